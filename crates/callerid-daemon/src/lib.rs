@@ -1,0 +1,3 @@
+//! callerid-daemon: `serve` and `gate`.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]

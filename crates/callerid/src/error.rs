@@ -1,0 +1,98 @@
+//! Errors callers can act on: the daemon fails closed on every one of them.
+
+use std::io;
+
+/// Why a socket is not one we can identify a peer of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WrongSocketKind {
+    /// Not an `AF_UNIX` socket (e.g. TCP).
+    NotUnix,
+    /// A listening socket: there is no peer until `accept()`.
+    Listening,
+    /// Not connected (e.g. an unconnected datagram socket).
+    NotConnected,
+    /// A datagram socket: identity is per message, not per connection.
+    Datagram,
+    /// Not a socket at all, or a closed descriptor.
+    NotASocket,
+}
+
+impl std::fmt::Display for WrongSocketKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotUnix => "not an AF_UNIX socket",
+            Self::Listening => "a listening socket has no peer",
+            Self::NotConnected => "socket is not connected",
+            Self::Datagram => "datagram sockets carry no connection identity",
+            Self::NotASocket => "not a socket (or a closed descriptor)",
+        })
+    }
+}
+
+/// Errors from identification.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer process no longer exists.
+    #[error("{syscall}: the peer process is gone")]
+    PeerGone {
+        /// The call that found out.
+        syscall: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// We lack the privilege for this.
+    #[error("{syscall}: not permitted")]
+    NotPermitted {
+        /// The call refused.
+        syscall: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// This kernel lacks a feature we need and there is no fallback.
+    #[error("{syscall}: not supported by this kernel")]
+    Unsupported {
+        /// The call that is missing.
+        syscall: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// The peer is outside our pid namespace hierarchy.
+    #[error("{syscall}: the peer is outside our pid namespace")]
+    ForeignPidNamespace {
+        /// The call that found out.
+        syscall: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// The descriptor is not an accepted stream/seqpacket AF_UNIX socket.
+    #[error("{syscall}: {kind}")]
+    WrongSocket {
+        /// The call that found out.
+        syscall: &'static str,
+        /// What is wrong with it.
+        kind: WrongSocketKind,
+        /// The kernel's answer, when there was one.
+        #[source]
+        source: Option<io::Error>,
+    },
+    /// Any other I/O failure, with the path when there was one.
+    #[error("{syscall}{}", path.as_deref().map(|p| format!(" {p}")).unwrap_or_default())]
+    Io {
+        /// The call that failed.
+        syscall: &'static str,
+        /// The path involved.
+        path: Option<String>,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

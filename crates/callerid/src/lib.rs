@@ -1,0 +1,15 @@
+//! callerid: caller ID for Unix-domain sockets on Linux.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod error;
+mod identifier;
+mod identity;
+mod ids;
+mod sys;
+pub mod workload;
+
+pub use error::{Error, Result, WrongSocketKind};
+pub use identifier::Identifier;
+pub use identity::*;
+pub use ids::*;
