@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod connect_cgroup;
 mod error;
 mod identifier;
 mod identity;
@@ -9,6 +10,7 @@ mod ids;
 mod sys;
 pub mod workload;
 
+pub use connect_cgroup::ConnectCgroupSource;
 pub use error::{Error, Result, WrongSocketKind};
 pub use identifier::Identifier;
 pub use identity::*;
