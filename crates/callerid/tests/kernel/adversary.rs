@@ -1,0 +1,4 @@
+//! placeholder
+pub(crate) fn adversary_role() -> i32 {
+    3
+}
