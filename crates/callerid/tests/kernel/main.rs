@@ -2,7 +2,6 @@
 //! namespaces and processes. Separate peer processes are this test binary re-executed
 //! in a *role* (see [`support::role_entry`]).
 
-#[allow(dead_code)]
 mod support;
 
 mod adversary;

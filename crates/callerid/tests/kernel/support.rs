@@ -8,6 +8,19 @@ use std::time::{Duration, Instant};
 
 pub(crate) const ROLE_ENV: &str = "CALLERID_TEST_ROLE";
 pub(crate) const SOCK_ENV: &str = "CALLERID_TEST_SOCK";
+/// A cgroup directory the client role moves itself into before connecting.
+pub(crate) const CGROUP_ENV: &str = "CALLERID_TEST_CGROUP";
+
+/// Moves this process into the cgroup named by `$CALLERID_TEST_CGROUP`, if set.
+fn enter_cgroup_from_env() {
+    if let Ok(dir) = std::env::var(CGROUP_ENV) {
+        std::fs::write(
+            format!("{dir}/cgroup.procs"),
+            std::process::id().to_string(),
+        )
+        .expect("enter cgroup");
+    }
+}
 
 /// A command that runs this test binary in `role`.
 pub(crate) fn role_command(role: &str) -> Command {
@@ -67,6 +80,7 @@ pub(crate) fn role_entry() {
 /// exits when the server closes.
 fn client_role() -> i32 {
     let path = std::env::var(SOCK_ENV).expect("socket path");
+    enter_cgroup_from_env();
     let s = UnixStream::connect(path).expect("connect");
     let mut r = BufReader::new(s.try_clone().expect("clone"));
     let mut w = s;
@@ -89,6 +103,7 @@ fn client_role() -> i32 {
 /// Connects and exits at once, keeping nothing open.
 fn connect_exit_role() -> i32 {
     let path = std::env::var(SOCK_ENV).expect("socket path");
+    enter_cgroup_from_env();
     let s = UnixStream::connect(path).expect("connect");
     drop(s);
     0
@@ -96,7 +111,8 @@ fn connect_exit_role() -> i32 {
 
 /// A listener in a fresh temp dir.
 pub(crate) struct Listener {
-    pub(crate) dir: tempfile::TempDir,
+    /// Keeps the directory (and the socket in it) alive.
+    _dir: tempfile::TempDir,
     pub(crate) path: PathBuf,
     pub(crate) listener: UnixListener,
 }
@@ -106,7 +122,7 @@ pub(crate) fn listener() -> Listener {
     let path = dir.path().join("s.sock");
     let listener = UnixListener::bind(&path).expect("bind");
     Listener {
-        dir,
+        _dir: dir,
         path,
         listener,
     }
