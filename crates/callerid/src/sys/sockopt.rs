@@ -151,8 +151,15 @@ pub(crate) fn peer_groups(sock: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
 /// `Ok(None)` when no LSM labels sockets (`ENOPROTOOPT`) — a normal case, not an error.
 #[doc(alias = "SO_PEERSEC")]
 pub(crate) fn peer_security(sock: BorrowedFd<'_>) -> io::Result<Option<String>> {
-    let mut buf: Vec<u8> = vec![0; 256];
+    // Most labels fit on the stack; the common answer (ENOPROTOOPT) allocates nothing.
+    let mut stack = [0u8; 256];
+    let mut heap: Vec<u8> = Vec::new();
     for _ in 0..3 {
+        let buf: &mut [u8] = if heap.is_empty() {
+            &mut stack
+        } else {
+            &mut heap
+        };
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: `buf` is writable for `len` bytes.
         let rc = unsafe {
@@ -165,19 +172,18 @@ pub(crate) fn peer_security(sock: BorrowedFd<'_>) -> io::Result<Option<String>> 
             )
         };
         if rc == 0 {
-            let n = (len as usize).min(buf.len());
-            buf.truncate(n);
+            let mut label = &buf[..(len as usize).min(buf.len())];
             // The label may or may not carry its terminating NUL.
-            while buf.last() == Some(&0) {
-                buf.pop();
+            while let [rest @ .., 0] = label {
+                label = rest;
             }
-            return Ok(Some(String::from_utf8_lossy(&buf).into_owned()));
+            return Ok(Some(String::from_utf8_lossy(label).into_owned()));
         }
         let err = last_error();
         match err.raw_os_error() {
             Some(libc::ENOPROTOOPT) => return Ok(None),
             Some(libc::ERANGE) if (len as usize) > buf.len() && (len as usize) <= 1 << 16 => {
-                buf.resize(len as usize, 0);
+                heap = vec![0; len as usize];
             }
             _ => return Err(err),
         }

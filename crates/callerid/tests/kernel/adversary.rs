@@ -6,6 +6,12 @@
 //! cgroup B and in fresh net and uts namespaces. Identification of the victim's
 //! connection must never report the impostor's comm, exe, cgroup or namespaces — for
 //! every feature mode whose pidfd comes from `SO_PEERPIDFD`.
+//!
+//! Two kinds of trials: *sequential* ones (the swap is complete before we identify)
+//! and *racing* ones (identification loops on another thread while the victim exits,
+//! is reaped and replaced, so our syscalls interleave with the swap at random points).
+//! Without `SO_PEERPIDFD` the pidfd is opened by number and can name the impostor; that
+//! mode must flag it (`pid_reuse_possible`, `provenance.pidfd = pidfd_open`).
 
 use crate::support::{CGROUP_ENV, SOCK_ENV, role_command, wrapped_role_command};
 use callerid::{Feature, Identifier, Identity, ProcessState};
@@ -62,6 +68,14 @@ fn run(trials: u32, name: &str) {
         "the impostor must fool a naive /proc reader: {v}"
     );
     assert_eq!(v["by_number_unflagged"].as_u64(), Some(0), "{v}");
+    let (racing, race_reused) = (
+        v["racing"].as_u64().expect("racing"),
+        v["race_reused"].as_u64().expect("race_reused"),
+    );
+    assert!(
+        race_reused * 10 >= racing * 9,
+        "pid reuse forced in only {race_reused}/{racing} racing trials"
+    );
     assert_eq!(v["violations"].as_u64(), Some(0), "{v}");
 }
 
@@ -267,14 +281,141 @@ pub(crate) fn adversary_role() -> i32 {
         let _ = impostor.kill();
         let _ = impostor.wait();
     }
+    // Racing trials: identification runs in a loop on another thread *while* the
+    // victim exits, is reaped and the impostor takes its pid, so the interleavings of
+    // our syscalls with the swap vary from trial to trial.
+    let racing = (trials / 4).max(1);
+    let mut race_identities = 0u64;
+    let mut race_reused = 0u32;
+    for t in 0..racing {
+        let (ident_name, ident) = &modes[(t as usize) % 2];
+        let (n, reused_now, found) =
+            race_trial(&l, &sock, &a_dir, &b_dir, &sleep, a_id, b_id, ident);
+        race_identities += n;
+        race_reused += u32::from(reused_now);
+        for v in found {
+            bad.push(format!("race trial {t} mode {ident_name}: {v}"));
+        }
+    }
     for b in bad.iter().take(20) {
         eprintln!("VIOLATION {b}");
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "ADVERSARY {{\"trials\":{trials},\"reused\":{reused},\"naive_fooled\":{naive_fooled},\"by_number_unflagged\":{by_number_unflagged},\"violations\":{}}}",
+        "ADVERSARY {{\"trials\":{trials},\"reused\":{reused},\"naive_fooled\":{naive_fooled},\"by_number_unflagged\":{by_number_unflagged},\"racing\":{racing},\"race_reused\":{race_reused},\"race_identities\":{race_identities},\"violations\":{}}}",
         bad.len()
     );
     0
+}
+
+/// One racing trial; returns (identifications made, pid was reused, violations).
+#[allow(clippy::too_many_arguments)]
+fn race_trial(
+    l: &std::os::unix::net::UnixListener,
+    sock: &str,
+    a_dir: &str,
+    b_dir: &str,
+    sleep: &str,
+    a_id: u64,
+    b_id: u64,
+    ident: &Identifier,
+) -> (u64, bool, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let own_exe = std::env::current_exe()
+        .expect("exe")
+        .to_string_lossy()
+        .into_owned();
+    let own_net = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .ok();
+    let mut victim = role_command("client");
+    victim.env(SOCK_ENV, sock).env(CGROUP_ENV, a_dir);
+    let mut victim = victim.spawn().expect("spawn victim");
+    let (conn, _) = l.accept().expect("accept");
+    let vpid = victim.id();
+    writeln!(&conn, "ping").expect("ping");
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).expect("pong");
+
+    let stop = AtomicBool::new(false);
+    let mut found = Vec::new();
+    let mut n = 0u64;
+    let mut reused = false;
+    std::thread::scope(|sc| {
+        let checker = sc.spawn(|| {
+            let mut found = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) || n == 0 {
+                n += 1;
+                let who = match ident.identify(&conn) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        found.push(format!("identify failed: {e:#}"));
+                        continue;
+                    }
+                };
+                if let Some(p) = who.process() {
+                    if p.comm.as_deref() == Some("sleep") || p.comm.as_deref() == Some("unshare") {
+                        found.push(format!("impostor comm {:?}", p.comm));
+                    }
+                    if let Some(e) = &p.exe
+                        && *e != own_exe
+                    {
+                        found.push(format!("exe {e}"));
+                    }
+                }
+                if let Some(c) = who.cgroup()
+                    && (c.id.get() == b_id || c.id.get() != a_id)
+                {
+                    found.push(format!("cgroup {} (victim {a_id}, impostor {b_id})", c.id));
+                }
+                // A namespace read while the victim exits can be missing (null), never
+                // another one than the victim's (which shares ours).
+                if let Some(net) = who.namespaces().and_then(|ns| ns.net)
+                    && Some(net.get()) != own_net
+                {
+                    found.push(format!("impostor net namespace {net}"));
+                }
+                if who
+                    .namespaces()
+                    .is_some_and(|ns| ns.net.is_none() || ns.user.is_none())
+                    && !who
+                        .warnings()
+                        .iter()
+                        .any(|w| w.part == callerid::Part::Namespaces)
+                {
+                    found.push("partial namespaces without a warning".into());
+                }
+            }
+            (n, found)
+        });
+        let _ = writeln!(&conn, "exit");
+        let _ = victim.wait();
+        let _ = std::fs::write("/proc/sys/kernel/ns_last_pid", (vpid - 1).to_string());
+        let mut impostor = Command::new("unshare")
+            .args(["--net", "--uts", sleep, "30"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn impostor");
+        let ipid = impostor.id();
+        let _ = std::fs::write(format!("{b_dir}/cgroup.procs"), ipid.to_string());
+        reused = ipid == vpid;
+        for _ in 0..2000 {
+            let comm = std::fs::read_to_string(format!("/proc/{ipid}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        stop.store(true, Ordering::Relaxed);
+        let (count, f) = checker.join().expect("checker");
+        n = count;
+        found = f;
+        let _ = impostor.kill();
+        let _ = impostor.wait();
+    });
+    (n, reused, found)
 }
