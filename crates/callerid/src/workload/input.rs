@@ -119,10 +119,7 @@ fn parse_line(raw: &str) -> Option<(LineKind, &str)> {
 fn analyse(path: &str) -> LineResult<'_> {
     let comps = Comps::split(path);
     let slice = comps.as_slice();
-    let found = walk::walk(&Cx {
-        comps: slice,
-        relative: comps.relative,
-    });
+    let found = walk::walk(&Cx::new(slice, comps.relative));
     LineResult {
         chain: found.chain,
         pod: found.pod,

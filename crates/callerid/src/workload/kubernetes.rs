@@ -25,7 +25,7 @@
 //! container (or sandbox).
 
 use super::shape::{id64, is_hex, lower, uuid_canonical};
-use super::walk::{Cx, Family, Found, Leaf, Scheme, Tail};
+use super::walk::{Cx, Family, Found, Leaf, Scheme, Tail, memo};
 use super::{ChainElement, Kind, Pod, Qos, Runtime};
 use std::borrow::Cow;
 
@@ -132,7 +132,10 @@ impl Family for Kubernetes {
                 .qos
                 .or_else(|| prev.and_then(qos_in))
                 .unwrap_or(Qos::Guaranteed);
-            let in_kubepods = seg.kubepods || cx.comps[..i].iter().any(|p| p.contains("kubepods"));
+            let first_kubepods = cx.memo(memo::FIRST_KUBEPODS, || {
+                cx.comps.iter().position(|p| p.contains("kubepods"))
+            });
+            let in_kubepods = seg.kubepods || first_kubepods.is_some_and(|k| k < i);
             let pod = Pod { uid: seg.uid, qos };
             let pod_el = ChainElement {
                 kind: Kind::Pod,
@@ -168,13 +171,15 @@ impl Family for Kubernetes {
                 None => Scheme::No,
             };
         }
-        if anchored
-            && matches!(c, "kubepods" | "kubelet" | "kubepods.slice")
-            && !cx.comps[i + 1..]
-                .iter()
-                .any(|x| pod_segment(x).is_some() || x.contains(':'))
-        {
-            return Scheme::Stop;
+        if anchored && matches!(c, "kubepods" | "kubelet" | "kubepods.slice") {
+            let last_pod = cx.memo(memo::LAST_POD, || {
+                cx.comps
+                    .iter()
+                    .rposition(|x| pod_segment(x).is_some() || x.contains(':'))
+            });
+            if last_pod.is_none_or(|p| p <= i) {
+                return Scheme::Stop;
+            }
         }
         Scheme::No
     }

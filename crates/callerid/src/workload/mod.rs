@@ -160,6 +160,52 @@ pub enum Qos {
     Besteffort,
 }
 
+impl Kind {
+    /// The JSON name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Container => "container",
+            Kind::Pod => "pod",
+            Kind::Sandbox => "sandbox",
+            Kind::Machine => "machine",
+            Kind::App => "app",
+        }
+    }
+}
+
+impl Runtime {
+    /// The JSON name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Docker => "docker",
+            Runtime::Podman => "podman",
+            Runtime::Containerd => "containerd",
+            Runtime::CriO => "cri-o",
+            Runtime::Kubernetes => "kubernetes",
+            Runtime::Ecs => "ecs",
+            Runtime::Garden => "garden",
+            Runtime::Lxc => "lxc",
+            Runtime::SystemdNspawn => "systemd-nspawn",
+            Runtime::Rkt => "rkt",
+            Runtime::Flatpak => "flatpak",
+            Runtime::Snap => "snap",
+            Runtime::Libvirt => "libvirt",
+            Runtime::Unknown => "unknown",
+        }
+    }
+}
+
+impl Qos {
+    /// The JSON name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Qos::Guaranteed => "guaranteed",
+            Qos::Burstable => "burstable",
+            Qos::Besteffort => "besteffort",
+        }
+    }
+}
+
 /// The innermost container of a chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,4 +292,45 @@ impl Workload<'_> {
 /// Never fails: input that names nothing gives an empty [`Workload`].
 pub fn classify(input: &str) -> Workload<'_> {
     input::classify(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_str_is_the_json_name() {
+        let kinds = [
+            Kind::Container,
+            Kind::Pod,
+            Kind::Sandbox,
+            Kind::Machine,
+            Kind::App,
+        ];
+        for k in kinds {
+            assert_eq!(serde_json::to_value(k).ok(), Some(k.as_str().into()));
+        }
+        let runtimes = [
+            Runtime::Docker,
+            Runtime::Podman,
+            Runtime::Containerd,
+            Runtime::CriO,
+            Runtime::Kubernetes,
+            Runtime::Ecs,
+            Runtime::Garden,
+            Runtime::Lxc,
+            Runtime::SystemdNspawn,
+            Runtime::Rkt,
+            Runtime::Flatpak,
+            Runtime::Snap,
+            Runtime::Libvirt,
+            Runtime::Unknown,
+        ];
+        for r in runtimes {
+            assert_eq!(serde_json::to_value(r).ok(), Some(r.as_str().into()));
+        }
+        for q in [Qos::Guaranteed, Qos::Burstable, Qos::Besteffort] {
+            assert_eq!(serde_json::to_value(q).ok(), Some(q.as_str().into()));
+        }
+    }
 }

@@ -16,6 +16,7 @@
 
 use super::{ChainElement, Kind, Pod, Runtime};
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 /// The components of one path, after dropping empty components, `.` and the leading
 /// `..` of a cgroup-namespace-relative path.
@@ -24,9 +25,34 @@ pub(crate) struct Cx<'p, 'a> {
     pub(crate) comps: &'p [&'a str],
     /// The path started with `..`: position 0 is not the root of the hierarchy.
     pub(crate) relative: bool,
+    /// Per-path answers a family computes once, so that no scheme rescans the whole
+    /// path at every component (which would be quadratic on hostile input).
+    memo: [OnceCell<Option<usize>>; 2],
 }
 
-impl<'a> Cx<'_, 'a> {
+/// Slots of [`Cx::memo`].
+pub(crate) mod memo {
+    /// Index of the first component containing `kubepods`.
+    pub(crate) const FIRST_KUBEPODS: usize = 0;
+    /// Index of the last component that is a pod segment or a `slice:engine:id`.
+    pub(crate) const LAST_POD: usize = 1;
+}
+
+impl<'p, 'a> Cx<'p, 'a> {
+    /// A path's components.
+    pub(crate) fn new(comps: &'p [&'a str], relative: bool) -> Self {
+        Cx {
+            comps,
+            relative,
+            memo: [OnceCell::new(), OnceCell::new()],
+        }
+    }
+
+    /// The value of `slot` for this path, computed by `f` the first time.
+    pub(crate) fn memo(&self, slot: usize, f: impl FnOnce() -> Option<usize>) -> Option<usize> {
+        self.memo.get(slot).and_then(|cell| *cell.get_or_init(f))
+    }
+
     /// Component `i`, if any.
     pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
         self.comps.get(i).copied()
