@@ -189,9 +189,53 @@ pub(crate) struct PathResult<'a> {
     pub(crate) pod: Option<Pod<'a>>,
 }
 
+/// Chain elements gathered during a walk: the first few stay on the stack, so that a
+/// walk whose elements are thrown away at the end (a bad tail) allocates nothing.
+struct Elements<'a> {
+    inline: [Option<ChainElement<'a>>; 4],
+    len: usize,
+    spill: Vec<ChainElement<'a>>,
+}
+
+impl<'a> Elements<'a> {
+    fn new() -> Self {
+        Elements {
+            inline: [None, None, None, None],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, e: ChainElement<'a>) {
+        if self.spill.is_empty() && self.len < self.inline.len() {
+            self.inline[self.len] = Some(e);
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill
+                    .extend(self.inline.iter_mut().filter_map(Option::take));
+            }
+            self.spill.push(e);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0 && self.spill.is_empty()
+    }
+
+    fn into_vec(self) -> Vec<ChainElement<'a>> {
+        if self.spill.is_empty() {
+            self.inline.into_iter().flatten().collect()
+        } else {
+            self.spill
+        }
+    }
+}
+
 /// Walks the components of one path.
 pub(crate) fn walk<'a>(cx: &Cx<'_, 'a>) -> PathResult<'a> {
-    let mut out = PathResult::default();
+    let mut chain = Elements::new();
+    let mut pod = None;
     let mut i = 0;
     let mut anchored = !cx.relative;
     let mut tail = Tail::Any;
@@ -206,9 +250,11 @@ pub(crate) fn walk<'a>(cx: &Cx<'_, 'a>) -> PathResult<'a> {
                     break 'walk;
                 }
                 Scheme::Found(found) => {
-                    out.chain.extend(found.elements.into_iter().flatten());
+                    for e in found.elements.into_iter().flatten() {
+                        chain.push(e);
+                    }
                     if found.pod.is_some() {
-                        out.pod = found.pod;
+                        pod = found.pod;
                     }
                     i += found.consumed.max(1);
                     end_of_last = i;
@@ -226,7 +272,7 @@ pub(crate) fn walk<'a>(cx: &Cx<'_, 'a>) -> PathResult<'a> {
             Some(Leaf::Element {
                 element, tail: t, ..
             }) => {
-                out.chain.push(element);
+                chain.push(element);
                 i += 1;
                 end_of_last = i;
                 tail = t;
@@ -238,9 +284,11 @@ pub(crate) fn walk<'a>(cx: &Cx<'_, 'a>) -> PathResult<'a> {
             }
         }
     }
-    if !stopped && !out.chain.is_empty() && !tail.accepts(&cx.comps[end_of_last..]) {
-        out.chain.clear();
-        out.pod = None;
+    if !stopped && !chain.is_empty() && !tail.accepts(&cx.comps[end_of_last..]) {
+        return PathResult::default();
     }
-    out
+    PathResult {
+        chain: chain.into_vec(),
+        pod,
+    }
 }
