@@ -5,7 +5,7 @@ use super::walk::{self, Cx};
 use super::{ChainElement, ContainerRef, Kind, Pod, Workload, systemd};
 
 /// Components kept on the stack; deeper paths spill to the heap.
-const SMALL: usize = 32;
+const SMALL: usize = 16;
 
 struct Comps<'a> {
     small: [&'a str; SMALL],
@@ -120,12 +120,13 @@ fn analyse(path: &str) -> LineResult<'_> {
     let comps = Comps::split(path);
     let slice = comps.as_slice();
     let found = walk::walk(&Cx::new(slice, comps.relative));
+    let (unit, user_unit, slice) = systemd::units(slice);
     LineResult {
         chain: found.chain,
         pod: found.pod,
-        unit: systemd::unit(slice, 0),
-        user_unit: systemd::user_unit(slice),
-        slice: systemd::slice(slice),
+        unit,
+        user_unit,
+        slice,
     }
 }
 

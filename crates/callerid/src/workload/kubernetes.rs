@@ -123,7 +123,8 @@ fn colon_form<'a>(c: &'a str) -> Option<Found<'a>> {
 impl Family for Kubernetes {
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         let c = cx.comps[i];
-        if c.contains(':') {
+        // `<slice>:<engine>:<64hex>` is longer than 66 bytes: skip the scan for the rest.
+        if c.len() > 66 && c.contains(':') {
             return colon_form(c).map_or(Scheme::No, Scheme::Found);
         }
         if let Some(seg) = pod_segment(c) {

@@ -25,7 +25,10 @@ pub(crate) fn id64(s: &str) -> Option<Cow<'_, str>> {
 /// A 64-hex id, alone or followed by `.<suffix>` (`.scope` from systemd, or whatever
 /// a tool appended; the suffix is never part of the id).
 pub(crate) fn id64_suffixed(s: &str) -> Option<Cow<'_, str>> {
-    id64(s.split_once('.').map_or(s, |(head, _)| head))
+    match s.as_bytes().get(64) {
+        None | Some(b'.') => id64(s.get(..64)?),
+        Some(_) => None,
+    }
 }
 
 /// A 64-hex id alone or with `.scope`.

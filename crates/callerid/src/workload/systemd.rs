@@ -98,40 +98,42 @@ fn decode_unit(c: &str) -> Option<&str> {
     unit_name_is_valid(u, PLAIN_OR_INSTANCE).then_some(u)
 }
 
-/// `cg_path_get_unit` over `comps[start..]`.
-pub(crate) fn unit<'a>(comps: &[&'a str], start: usize) -> Option<&'a str> {
-    let i = skip_slices(comps, start);
+/// `cg_path_get_unit`, `cg_path_get_user_unit` and `cg_path_get_slice` at once, sharing
+/// the walk over the leading slices.
+pub(crate) fn units<'a>(comps: &[&'a str]) -> (Option<&'a str>, Option<&'a str>, &'a str) {
+    let lead = skip_slices(comps, 0);
+    let slice = match lead.checked_sub(1) {
+        Some(last) => cg_unescape(comps[last]),
+        None => "-.slice",
+    };
+    let system_unit = unit_after(comps, lead);
+    let user_unit = comps.get(lead).and_then(|c| {
+        let after = (is_user_manager(c) || is_session(c)).then_some(lead + 1)?;
+        unit(comps, after)
+    });
+    (system_unit, user_unit, slice)
+}
+
+fn unit_after<'a>(comps: &[&'a str], i: usize) -> Option<&'a str> {
     let u = decode_unit(comps.get(i)?)?;
     (!u.ends_with(".slice")).then_some(u)
 }
 
-fn skip_user_manager(comps: &[&str]) -> Option<usize> {
-    let i = skip_slices(comps, 0);
-    let c = comps.get(i)?;
-    let uid = c.strip_prefix("user@")?.strip_suffix(".service")?;
-    (!uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit())).then_some(i + 1)
+fn is_user_manager(c: &str) -> bool {
+    c.strip_prefix("user@")
+        .and_then(|c| c.strip_suffix(".service"))
+        .is_some_and(|uid| !uid.is_empty() && uid.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn skip_session(comps: &[&str]) -> Option<usize> {
-    let i = skip_slices(comps, 0);
-    let c = comps.get(i)?;
-    let id = c.strip_prefix("session-")?.strip_suffix(".scope")?;
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(i + 1)
+fn is_session(c: &str) -> bool {
+    c.strip_prefix("session-")
+        .and_then(|c| c.strip_suffix(".scope"))
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// `cg_path_get_user_unit`: the unit below `user@<uid>.service` or a session scope.
-pub(crate) fn user_unit<'a>(comps: &[&'a str]) -> Option<&'a str> {
-    let start = skip_user_manager(comps).or_else(|| skip_session(comps))?;
-    unit(comps, start)
-}
-
-/// `cg_path_get_slice`: the innermost slice of the leading run of slices, or `-.slice`.
-pub(crate) fn slice<'a>(comps: &[&'a str]) -> &'a str {
-    let end = skip_slices(comps, 0);
-    match end.checked_sub(1) {
-        Some(last) => cg_unescape(comps[last]),
-        None => "-.slice",
-    }
+/// `cg_path_get_unit` over `comps[start..]`.
+pub(crate) fn unit<'a>(comps: &[&'a str], start: usize) -> Option<&'a str> {
+    unit_after(comps, skip_slices(comps, start))
 }
 
 #[cfg(test)]
@@ -142,51 +144,57 @@ mod tests {
         p.split('/').filter(|s| !s.is_empty()).collect()
     }
 
+    fn unit_of(p: &str) -> Option<&str> {
+        units(&c(p)).0
+    }
+
+    fn user_unit_of(p: &str) -> Option<&str> {
+        units(&c(p)).1
+    }
+
     #[test]
     fn units_follow_systemd() {
         assert_eq!(
-            unit(&c("/system.slice/foobar.service/sdfdsaf"), 0),
+            unit_of("/system.slice/foobar.service/sdfdsaf"),
             Some("foobar.service")
         );
+        assert_eq!(unit_of("/system.slice/getty####@tty6.service/xxx"), None);
         assert_eq!(
-            unit(&c("/system.slice/getty####@tty6.service/xxx"), 0),
-            None
-        );
-        assert_eq!(
-            unit(&c("/system.slice/system-waldo.slice/_cpu.service/x"), 0),
+            unit_of("/system.slice/system-waldo.slice/_cpu.service/x"),
             Some("cpu.service")
         );
         assert_eq!(
-            unit(
-                &c("/user.slice/user-1000.slice/user@.service/server.service"),
-                0
-            ),
+            unit_of("/user.slice/user-1000.slice/user@.service/server.service"),
             None
         );
         assert_eq!(
-            user_unit(&c(
-                "/user.slice/user-1000.slice/user@.service/server.service"
-            )),
+            user_unit_of("/user.slice/user-1000.slice/user@.service/server.service"),
             None
         );
         assert_eq!(
-            user_unit(&c(
-                "/xyz.slice/xyz-waldo.slice/session-77.scope/foobar@pie.service/pa/po"
-            )),
+            user_unit_of("/xyz.slice/xyz-waldo.slice/session-77.scope/foobar@pie.service/pa/po"),
             Some("foobar@pie.service")
         );
         assert_eq!(
-            user_unit(&c(
-                "/user.slice/user-1000.slice/session-2.scope/waldo/waldo/uuuux"
-            )),
+            user_unit_of("/user.slice/user-1000.slice/session-2.scope/waldo/waldo/uuuux"),
             None
         );
         assert_eq!(
-            slice(&c("foo.slice/foo-bar.slice/waldo.service")),
+            units(&c("foo.slice/foo-bar.slice/waldo.service")).2,
             "foo-bar.slice"
         );
-        assert_eq!(slice(&c("/foobar")), "-.slice");
-        assert_eq!(unit(&c("/session-.scope"), 0), Some("session-.scope"));
-        assert_eq!(unit(&c("/user.slice"), 0), None);
+        assert_eq!(units(&c("/foobar")).2, "-.slice");
+        assert_eq!(unit_of("/session-.scope"), Some("session-.scope"));
+        assert_eq!(unit_of("/user.slice"), None);
+        assert_eq!(
+            units(&c(
+                "/user.slice/user-1000.slice/user@1000.service/server.service"
+            )),
+            (
+                Some("user@1000.service"),
+                Some("server.service"),
+                "user-1000.slice"
+            )
+        );
     }
 }
