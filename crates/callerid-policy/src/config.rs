@@ -2,8 +2,9 @@
 //! daemon resolves user/group names and binds sockets).
 
 use crate::error::ConfigError;
+use crate::error::Lines;
 use crate::matcher::{Matcher, compile};
-use crate::policy::{Action, Policy, RequiredParts, Rule, line_of};
+use crate::policy::{Action, Policy, RequiredParts, Rule};
 use crate::raw::{IntOrStr, RawAction, RawFile, RawListener};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -138,11 +139,13 @@ pub(crate) fn compile_file(text: &str) -> Result<Compiled, ConfigError> {
         Some(_) => {}
     }
 
+    // Line numbers for every rule: one pass over the text, not one per rule.
+    let lines = Lines::new(text);
     let mut listeners = Vec::with_capacity(raw.listener.len());
     let mut names = HashSet::new();
     let mut paths = HashSet::new();
     for l in &raw.listener {
-        let spec = compile_listener(text, l)?;
+        let spec = compile_listener(text, &lines, l)?;
         if !names.insert(spec.name.clone()) {
             return Err(ConfigError::invalid(
                 text,
@@ -207,7 +210,7 @@ pub(crate) fn compile_file(text: &str) -> Result<Compiled, ConfigError> {
             action: action(r.action),
             listener: r.listener.as_ref().map(|l| l.get_ref().clone()),
             matcher,
-            line: line_of(text, r.name.span().start),
+            line: lines.line(r.name.span().start),
             index_key: None,
         });
     }
@@ -257,7 +260,11 @@ fn abs_path(text: &str, v: &Spanned<String>, key: &str) -> Result<PathBuf, Confi
     Ok(PathBuf::from(s))
 }
 
-fn compile_listener(text: &str, l: &RawListener) -> Result<ListenerSpec, ConfigError> {
+fn compile_listener(
+    text: &str,
+    lines: &Lines,
+    l: &RawListener,
+) -> Result<ListenerSpec, ConfigError> {
     let name = l.name.get_ref();
     if name.is_empty()
         || name.len() > 255
@@ -341,7 +348,7 @@ fn compile_listener(text: &str, l: &RawListener) -> Result<ListenerSpec, ConfigE
         idle_timeout: dur(&l.idle_timeout, "idle_timeout")?,
         decision_timeout: dur(&l.decision_timeout, "decision_timeout")?
             .unwrap_or(DEFAULT_DECISION_TIMEOUT),
-        line: line_of(text, l.name.span().start),
+        line: lines.line(l.name.span().start),
     })
 }
 

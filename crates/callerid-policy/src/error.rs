@@ -81,9 +81,35 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Byte offsets of line starts, for many offset → line lookups in one text.
+pub(crate) struct Lines(Vec<usize>);
+
+impl Lines {
+    pub(crate) fn new(text: &str) -> Self {
+        Self(
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+        )
+    }
+    /// 1-based line of byte `offset`.
+    pub(crate) fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset).max(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::line_col;
+    use super::{Lines, line_col};
+
+    #[test]
+    fn lines_agree_with_line_col() {
+        let t = "a\n\nbc\nd";
+        let l = Lines::new(t);
+        for off in 0..=t.len() {
+            assert_eq!(l.line(off), line_col(t, off).0, "offset {off}");
+        }
+    }
 
     #[test]
     fn line_col_counts_from_one_in_chars() {

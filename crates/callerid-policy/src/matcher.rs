@@ -19,14 +19,24 @@ use toml::Spanned;
 #[derive(Debug, Clone)]
 pub(crate) enum StrPat {
     Exact(String),
-    Glob { src: String, m: GlobMatcher },
+    /// `prefix` and `suffix` are the literal text before the first and after the last
+    /// metacharacter: a cheap necessary condition checked before the regex, so that a
+    /// large policy of distinct globs rejects most of them with a `starts_with`.
+    Glob {
+        src: String,
+        prefix: String,
+        suffix: String,
+        m: GlobMatcher,
+    },
 }
 
 impl StrPat {
     fn is_match(&self, s: &str) -> bool {
         match self {
             Self::Exact(e) => e == s,
-            Self::Glob { m, .. } => m.is_match(s),
+            Self::Glob {
+                prefix, suffix, m, ..
+            } => s.starts_with(prefix.as_str()) && s.ends_with(suffix.as_str()) && m.is_match(s),
         }
     }
     pub(crate) fn exact(&self) -> Option<&str> {
@@ -679,8 +689,10 @@ fn vocab<T: for<'de> Deserialize<'de>>(
         .collect()
 }
 
+const GLOB_META: [char; 6] = ['*', '?', '[', ']', '{', '}'];
+
 fn has_glob_meta(s: &str) -> bool {
-    s.contains(['*', '?', '[', ']', '{', '}'])
+    s.contains(GLOB_META)
 }
 
 /// Compiles a string pattern. `path_like`: `*` and `?` stop at `/` (use `**` to cross),
@@ -702,8 +714,12 @@ pub(crate) fn str_pat(s: &str, path_like: bool) -> Result<StrPat, String> {
         .backslash_escape(false)
         .build()
         .map_err(|e| format!("bad glob {s:?}: {}", e.kind()))?;
+    let first = s.find(GLOB_META).unwrap_or(s.len());
+    let last = s.rfind(GLOB_META).map_or(s.len(), |i| i + 1);
     Ok(StrPat::Glob {
         src: s.to_owned(),
+        prefix: s[..first].to_owned(),
+        suffix: s[last.max(first)..].to_owned(),
         m: glob.compile_matcher(),
     })
 }

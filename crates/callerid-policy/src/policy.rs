@@ -1,7 +1,7 @@
 //! The compiled policy and its decisions.
 
 use crate::config::{ListenerSpec, compile_file};
-use crate::error::{ConfigError, line_col};
+use crate::error::ConfigError;
 use crate::index::{Index, IndexKey};
 use crate::matcher::{KeyCheck, Matcher};
 use callerid::Identity;
@@ -569,8 +569,4 @@ impl ListenerSpec {
             expect: self.expect.as_ref(),
         }
     }
-}
-
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    line_col(text, offset).0
 }
