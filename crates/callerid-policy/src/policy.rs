@@ -81,8 +81,8 @@ impl Rule {
         if let Some(l) = &self.listener {
             let matched = ctx.listener == Some(l.as_str());
             let detail = match ctx.listener {
-                Some(c) if matched => format!("listener {c:?} is {l:?}"),
-                Some(c) => format!("listener {c:?} is not {l:?}"),
+                Some(c) if matched => format!("{c:?} is {l:?}"),
+                Some(c) => format!("{c:?} is not {l:?}"),
                 None => format!("no listener (rule is only for {l:?})"),
             };
             out.push(KeyCheck {

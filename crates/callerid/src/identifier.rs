@@ -22,4 +22,13 @@ impl Identifier {
         let _ = sock.as_fd();
         Err(Error::Unsupported { syscall: "identify", source: std::io::Error::from(std::io::ErrorKind::Unsupported) })
     }
+
+    /// Identifies a process by pid (no connect-time facts: there is no socket).
+    pub fn identify_pid(&self, pid: crate::ids::Pid) -> Result<Identity> {
+        let _ = pid;
+        Err(Error::Unsupported {
+            syscall: "identify_pid",
+            source: std::io::Error::from(std::io::ErrorKind::Unsupported),
+        })
+    }
 }
