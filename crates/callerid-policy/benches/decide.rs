@@ -2,9 +2,11 @@
 //! reference evaluator (the baseline) in the same run.
 //!
 //! Rule mix (per 20 rules): 9 per-container allows (12-hex prefix), 4 uid + exe-glob
-//! rules, 3 exact units, 2 pod uids, 1 cgroup id, 1 cgroup-path glob with no exact key
-//! (checked for every peer). Peers: one that matches the last rule of the file, one
-//! that matches nothing (default deny: every candidate evaluated).
+//! rules, 3 exact units, 2 pod uids, 1 cgroup id, 1 cgroup-path glob (indexed by its
+//! literal prefix); and 1 rule in 100 has no indexable key at all (`runtime` +
+//! `userns_initial`), so it is checked for every peer. Peers: one that matches the last
+//! container rule of the file, one that matches nothing (default deny: every candidate
+//! evaluated).
 #![allow(clippy::unwrap_used)]
 
 use callerid::Identity;
@@ -34,6 +36,10 @@ fn policy_text(n: usize) -> String {
             "[[rule]]\nname = \"r{i}\"\naction = \"{}\"\n[rule.match]\n",
             if i % 7 == 0 { "deny" } else { "allow" }
         );
+        if i % 100 == 99 {
+            let _ = writeln!(s, "runtime = \"docker\"\nuserns_initial = true");
+            continue;
+        }
         let _ = match i % 20 {
             0..=8 => writeln!(s, "container = \"{}\"", &hex(i)[..12]),
             9..=12 => writeln!(s, "uid = {}\nexe = \"/opt/app{i}/bin/*\"", 10_000 + i),
@@ -74,7 +80,10 @@ struct Case {
 fn case(n: usize) -> Case {
     let policy = Policy::parse(&policy_text(n)).unwrap();
     // The last container rule of the file.
-    let last_container = (0..n).rev().find(|i| i % 20 <= 8).unwrap_or(0);
+    let last_container = (0..n)
+        .rev()
+        .find(|i| i % 20 <= 8 && i % 100 != 99)
+        .unwrap_or(0);
     let last = identity(&hex(last_container), 1000);
     let none = identity(&"f".repeat(64), 1000);
     let ctx = Context::default();

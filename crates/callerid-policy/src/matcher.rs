@@ -45,6 +45,13 @@ impl StrPat {
             Self::Glob { .. } => None,
         }
     }
+    /// Text every matching value starts with.
+    pub(crate) fn literal_prefix(&self) -> &str {
+        match self {
+            Self::Exact(e) => e,
+            Self::Glob { prefix, .. } => prefix,
+        }
+    }
     fn src(&self) -> &str {
         match self {
             Self::Exact(e) => e,
@@ -425,8 +432,8 @@ impl Matcher {
                 | Cond::SecurityLabel(_)
                 | Cond::CgroupId(_)
                 | Cond::Tenant(_)
+                | Cond::Cgroup(_)
                 | Cond::Provenance(ProvPart::Peer | ProvPart::Cgroup, _) => {}
-                Cond::Cgroup(_) => parts.cgroup_path = true,
                 Cond::Container(_)
                 | Cond::Runtime(_)
                 | Cond::Kind(_)
@@ -435,10 +442,7 @@ impl Matcher {
                 | Cond::Unit(_)
                 | Cond::UserUnit(_)
                 | Cond::Slice(_)
-                | Cond::Provenance(ProvPart::Workload, _) => {
-                    parts.workload = true;
-                    parts.cgroup_path = true;
-                }
+                | Cond::Provenance(ProvPart::Workload, _) => parts.workload = true,
                 Cond::Exe(_) => {
                     parts.process = true;
                     parts.exe = true;

@@ -159,16 +159,17 @@ pub struct Outcome {
 }
 
 /// Which parts of an [`Identity`] a policy (or gate config) looks at, so the daemon
-/// collects only those (DESIGN.md §3 "Collect what is asked for"). The peer
-/// credentials and the cgroup id are always collected and have no flag.
+/// collects only those (DESIGN.md §3 "Collect what is asked for"). `peer` and `cgroup`
+/// (id and path) are always collected and have no flag.
+///
+/// Maps one to one onto `callerid::Parts` (`comm` is never needed by a policy: it is
+/// not matchable); `drift` says whether connect-time capture is worth loading.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RequiredParts {
     /// `process` (pidfd info): for `exe`, drift and `provenance.process` / `.pidfd`.
     pub process: bool,
     /// `process.exe` (a verified /proc read).
     pub exe: bool,
-    /// `cgroup.path` (id → path resolution): for `cgroup` and everything in `workload`.
-    pub cgroup_path: bool,
     /// `namespaces` (for `provenance.namespaces`).
     pub namespaces: bool,
     /// `user_namespace` (for `userns_*`).
@@ -184,7 +185,6 @@ impl RequiredParts {
     pub const ALL: Self = Self {
         process: true,
         exe: true,
-        cgroup_path: true,
         namespaces: true,
         user_namespace: true,
         workload: true,
@@ -197,7 +197,6 @@ impl RequiredParts {
         Self {
             process: self.process || o.process,
             exe: self.exe || o.exe,
-            cgroup_path: self.cgroup_path || o.cgroup_path,
             namespaces: self.namespaces || o.namespaces,
             user_namespace: self.user_namespace || o.user_namespace,
             workload: self.workload || o.workload,

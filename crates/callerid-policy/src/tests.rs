@@ -510,9 +510,11 @@ fn required_parts_follow_the_keys() {
     let p = one_rule("exe = \"/bin/*\"").required_parts();
     assert!(p.exe && p.process && !p.workload && !p.user_namespace);
     let p = one_rule("container = \"3f2a9c41d0e1\"").required_parts();
-    assert!(p.workload && p.cgroup_path && !p.process);
-    let p = one_rule("cgroup = \"/a/*\"").required_parts();
-    assert!(p.cgroup_path && !p.workload);
+    assert!(p.workload && !p.process);
+    assert_eq!(
+        one_rule("cgroup = \"/a/*\"").required_parts(),
+        RequiredParts::default()
+    );
     assert!(one_rule("userns_uid = 0").required_parts().user_namespace);
     let p = one_rule("drift_cgroup = true").required_parts();
     assert!(p.drift && p.process);
@@ -547,21 +549,49 @@ match = { cgroup = "/a/*" }
 name = "e"
 action = "allow"
 listener = "l"
+[[rule]]
+name = "f"
+action = "allow"
+match = { cgroup = ["/a/*", "/*/b"] }
+[[rule]]
+name = "g"
+action = "allow"
+match = { exe = "/usr/bin/*", unit = "app-*" }
 "#,
     );
     let keys: Vec<_> = p.rules().iter().map(Rule::index_key).collect();
     use IndexKey::*;
     assert_eq!(
         keys,
-        [Some(Container), Some(Unit), Some(Uid), None, Some(Listener)]
+        [
+            Some(Container),
+            Some(Unit),
+            Some(Uid),
+            Some(CgroupPrefix),
+            Some(Listener),
+            None,
+            Some(ExePrefix)
+        ]
     );
     let s = p.summary();
-    assert_eq!(s.rules, 5);
+    assert_eq!(s.rules, 7);
     assert_eq!(s.unindexed, 1);
     assert_eq!(
         s.indexed,
-        vec![(Container, 1), (Unit, 1), (Uid, 1), (Listener, 1)]
+        vec![
+            (Container, 1),
+            (Unit, 1),
+            (Uid, 1),
+            (CgroupPrefix, 1),
+            (ExePrefix, 1),
+            (Listener, 1)
+        ]
     );
+    // A prefix-indexed rule is found through every prefix length of the path.
+    let id = crate::testutil::ident(
+        serde_json::json!({"cgroup": {"path": "/a/x"}, "peer": {"uid": 7}, "workload": null}),
+    );
+    assert_eq!(p.evaluate(&id, &Context::default()).by, DecidedBy::Rule(3));
 }
 
 // ---- strictness -----------------------------------------------------------------------

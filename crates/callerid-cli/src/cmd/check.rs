@@ -115,9 +115,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn parts_list(p: RequiredParts) -> String {
-    let mut v = vec!["peer", "cgroup id"];
+    let mut v = vec!["peer", "cgroup"];
     for (on, name) in [
-        (p.cgroup_path, "cgroup path"),
         (p.workload, "workload"),
         (p.process, "process"),
         (p.exe, "exe"),

@@ -102,7 +102,7 @@ fn check_prints_a_compiled_summary() {
     assert!(s.contains("[indexed by container]"), "{s}");
     assert!(s.contains("\"docker-api\" (line 5): /run/callerid/docker.sock -> /run/docker.sock, mode 0660, owner root:docker"), "{s}");
     assert!(
-        s.contains("identity parts used: peer, cgroup id, cgroup path, workload"),
+        s.contains("identity parts used: peer, cgroup, workload"),
         "{s}"
     );
 
