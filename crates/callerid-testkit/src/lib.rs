@@ -98,7 +98,11 @@ impl TestCgroup {
                 Ok(()) => owned.push(path.clone()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    let me = Self { mount, path: path.clone(), owned };
+                    let me = Self {
+                        mount,
+                        path: path.clone(),
+                        owned,
+                    };
                     drop(me);
                     return Err(e);
                 }
@@ -183,7 +187,9 @@ pub mod podman {
                 .output()
                 .is_ok_and(|o| o.status.success());
             if !ok {
-                return Some(format!("`{tool}` is not installed (apt-get install podman runc)"));
+                return Some(format!(
+                    "`{tool}` is not installed (apt-get install podman runc)"
+                ));
             }
         }
         if !Path::new("/bin/busybox").exists() {
@@ -206,7 +212,9 @@ pub mod podman {
     }
 
     fn build_image() -> io::Result<()> {
-        let exists = Command::new("podman").args(["image", "exists", IMAGE]).status()?;
+        let exists = Command::new("podman")
+            .args(["image", "exists", IMAGE])
+            .status()?;
         if exists.success() {
             return Ok(());
         }
@@ -267,7 +275,12 @@ pub mod podman {
             let cidfile = tempdir("callerid-cid")?.join("cid");
             let mut cmd = Command::new("podman");
             cmd.args(["--runtime", "runc", "run", "--rm", "--network=none"])
-                .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"])
+                .args([
+                    "--ulimit",
+                    "nofile=1024:1024",
+                    "--ulimit",
+                    "nproc=1024:1024",
+                ])
                 .args(["-v", "/usr:/usr:ro"])
                 .arg("--cidfile")
                 .arg(&cidfile);
@@ -276,7 +289,9 @@ pub mod podman {
 
         /// Bind-mounts a host directory (read-write).
         pub fn volume(mut self, host: &Path, inside: &str) -> Self {
-            self.cmd.arg("-v").arg(format!("{}:{inside}", host.display()));
+            self.cmd
+                .arg("-v")
+                .arg(format!("{}:{inside}", host.display()));
             self
         }
 
@@ -320,6 +335,9 @@ pub mod podman {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Err(io::Error::new(io::ErrorKind::TimedOut, "podman wrote no container id"))
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "podman wrote no container id",
+        ))
     }
 }
