@@ -3,3 +3,4 @@
 
 mod check_explain;
 mod classify;
+mod whois_doctor;
