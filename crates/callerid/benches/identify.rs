@@ -29,7 +29,7 @@ fn setup() -> Setup {
 }
 
 /// Baseline: socket + connect + accept + `SO_PEERCRED` + close both ends.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn connect_accept_peercred(b: Bencher) {
     let s = setup();
     b.bench_local(|| {
@@ -58,19 +58,19 @@ fn connect_accept_identify(b: Bencher, parts: Parts) {
 }
 
 /// connect + accept + `identify()` collecting every part.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn connect_accept_identify_all(b: Bencher) {
     connect_accept_identify(b, Parts::ALL);
 }
 
 /// connect + accept + `identify()` with kernel-only parts (no `/proc` read when warm).
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn connect_accept_identify_kernel_only(b: Bencher) {
     connect_accept_identify(b, Parts::KERNEL_ONLY);
 }
 
 /// `identify()` alone on an established connection, every part.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn identify_only_all(b: Bencher) {
     let ident = Identifier::new().expect("identifier");
     let (x, _y) = UnixStream::pair().expect("pair");
@@ -78,7 +78,7 @@ fn identify_only_all(b: Bencher) {
 }
 
 /// `identify()` alone, kernel-only parts.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn identify_only_kernel_only(b: Bencher) {
     let ident = Identifier::builder()
         .parts(Parts::KERNEL_ONLY)

@@ -219,6 +219,12 @@ pub struct Identifier {
     features: Features,
 }
 
+// One identifier is shared by every thread of a server.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Identifier>();
+};
+
 /// How the record's `peer` part is obtained.
 enum PeerFrom {
     /// From the socket at `connect()`.
@@ -1125,7 +1131,17 @@ impl Identifier {
 
     /// Same as [`Identifier::identify`], for async code: identification does only
     /// short syscalls and procfs reads, so it runs inline without blocking the
-    /// executor for long.
+    /// executor for long. (`tokio::net::UnixStream` is `AsFd`, so calling
+    /// [`Identifier::identify`] directly works just as well.)
+    ///
+    /// ```no_run
+    /// # async fn serve(ident: &callerid::Identifier) -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::UnixListener::bind("/run/example.sock")?;
+    /// let (stream, _) = listener.accept().await?;
+    /// let who = ident.identify_async(&stream).await?;
+    /// println!("uid {}", who.peer().uid);
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "tokio")]
     pub async fn identify_async(&self, stream: &tokio::net::UnixStream) -> Result<Identity> {
         self.identify(stream)
