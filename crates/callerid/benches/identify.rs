@@ -87,3 +87,53 @@ fn identify_only_kernel_only(b: Bencher) {
     let (x, _y) = UnixStream::pair().expect("pair");
     b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
 }
+
+/// `identify()` alone: every part but `comm`/`exe` (namespaces through pidfd ioctls).
+#[divan::bench(sample_count = 1000)]
+fn identify_only_namespaces_no_proc(b: Bencher) {
+    let parts = Parts {
+        comm: false,
+        exe: false,
+        ..Parts::ALL
+    };
+    let ident = Identifier::builder()
+        .parts(parts)
+        .build()
+        .expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
+
+/// `identify()` alone: kernel parts plus `comm` and `exe` (verified `/proc` reads).
+#[divan::bench(sample_count = 1000)]
+fn identify_only_comm_exe(b: Bencher) {
+    let parts = Parts {
+        namespaces: false,
+        user_namespace: false,
+        ..Parts::ALL
+    };
+    let ident = Identifier::builder()
+        .parts(parts)
+        .build()
+        .expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
+
+/// Same as `identify_only_namespaces_no_proc`, namespaces through verified readlinks of
+/// `/proc/<pid>/ns/*` instead of the pidfd ioctls.
+#[divan::bench(sample_count = 1000)]
+fn identify_only_namespaces_readlink(b: Bencher) {
+    let parts = Parts {
+        comm: false,
+        exe: false,
+        ..Parts::ALL
+    };
+    let ident = Identifier::builder()
+        .parts(parts)
+        .disable(callerid::Feature::PidfdNamespaceIoctls)
+        .build()
+        .expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
