@@ -271,6 +271,12 @@ fn ecs() {
         &[(Sandbox, Ecs, UID), (C, Ecs, G), (C, Docker, H)],
     );
     chain("/ecs/my-task/12345abc", &[]);
+    // Only 64-hex ids are lowercased; other shapes keep the path's spelling.
+    let up = "34DC0B5E626F2C5C4C5170E34B10E765";
+    chain(
+        &format!("/ecs/{up}-1234567890"),
+        &[(Sandbox, Ecs, up), (C, Ecs, &format!("{up}-1234567890"))],
+    );
 }
 
 #[test]
