@@ -124,6 +124,11 @@ fn containerd() {
     chain("/system/runtime", &[]);
     chain("/podruntime/kubelet", &[]);
     chain("/default/web.service", &[]);
+    chain("/lxc.pivot/web", &[]);
+    chain("/lxc.payload.c1/web", &[(C, Lxc, "c1")]);
+    // Not a namespace reading: the first component names a docker container, and a
+    // non-unit child below it names nothing.
+    chain(&format!("/docker-{H}.scope/web"), &[]);
 }
 
 #[test]

@@ -35,6 +35,10 @@ fn found(consumed: usize, id: Cow<'_, str>) -> Scheme<'_> {
 }
 
 impl Family for Docker {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["docker"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         let c = cx.comps[i];
         if c == "docker" || c == "lxc" {

@@ -69,6 +69,10 @@ fn found<'a>(
 }
 
 impl Family for Ecs {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["ecs"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         if cx.comps[i] != "ecs" {
             return Scheme::No;

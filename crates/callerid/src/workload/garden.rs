@@ -21,6 +21,10 @@ fn is_garden_handle(s: &str) -> bool {
 }
 
 impl Family for Garden {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["garden"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         if cx.comps[i] != "garden" {
             return Scheme::No;
