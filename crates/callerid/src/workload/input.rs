@@ -93,7 +93,7 @@ fn parse_line(raw: &str) -> Option<(LineKind, &str)> {
         return None;
     }
     // Only a line that starts with a digit can be `N:controllers:path`.
-    if line.as_bytes()[0].is_ascii_digit()
+    if line.as_bytes().first().is_some_and(u8::is_ascii_digit)
         && let Some((h, rest)) = line.split_once(':')
         && !h.is_empty()
         && h.bytes().all(|b| b.is_ascii_digit())
