@@ -832,3 +832,21 @@ fn owner_mode_duration_forms() {
     assert!(parse_duration(&Str("99999999999999999999h".into())).is_err());
     assert!(parse_duration(&Int(-1)).is_err());
 }
+
+#[test]
+fn warnings_for_unreachable_and_listenerless_rules() {
+    let c = Config::parse(
+        "version = 1\n[[rule]]\nname = \"all\"\naction = \"deny\"\nlistener = \"x\"\n[[rule]]\nname = \"x2\"\naction = \"allow\"\nlistener = \"x\"\nmatch.uid = 1\n[[rule]]\nname = \"y\"\naction = \"allow\"\nlistener = \"y\"\n",
+    )
+    .unwrap();
+    let w = c.warnings();
+    assert_eq!(w.len(), 4, "{w:#?}");
+    assert_eq!(w[0].line, 7);
+    assert!(
+        w[0].to_string()
+            .starts_with("7: warning: rule \"x2\" is never reached: rule \"all\" (line 3)"),
+        "{w:#?}"
+    );
+    assert!(w[1].message.contains("no listeners"), "{w:#?}");
+    assert!(Config::parse(GATE).unwrap().warnings().is_empty());
+}

@@ -142,6 +142,20 @@ fn check_rejects_with_file_line_and_column() {
         stderr(&o)
     );
 
+    // Valid but suspicious: exit 0, warnings on stderr.
+    let cfg = file(
+        &dir,
+        "warn.toml",
+        "version = 1\n[[rule]]\nname = \"all\"\naction = \"allow\"\n[[rule]]\nname = \"late\"\naction = \"deny\"\nmatch.uid = 0\n",
+    );
+    let o = callerid(&["check", "--config", &cfg], None);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).starts_with(&format!("{cfg}:6: warning: rule \"late\" is never reached")),
+        "{}",
+        stderr(&o)
+    );
+
     let o = callerid(&["check", "--config", "/nonexistent/policy.toml"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(
