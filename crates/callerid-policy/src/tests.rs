@@ -788,6 +788,18 @@ fn wrong_values_are_rejected_with_line_and_column() {
 }
 
 #[test]
+fn forgeable_keys_point_at_the_key() {
+    let e = err(
+        "version = 1\n[[rule]]\nname = \"r\"\naction = \"allow\"\nmatch = { uid = 1, cmdline = \"x\" }\n",
+    );
+    assert_eq!((e.line, e.column), (5, 20), "{e}");
+    let e = err(
+        "version = 1\n[[rule]]\nname = \"r\"\naction = \"allow\"\n[rule.match]\ncomm = [\n  \"a\"]\n",
+    );
+    assert_eq!((e.line, e.column), (6, 1), "{e}");
+}
+
+#[test]
 fn policy_parse_refuses_listeners() {
     let e = Policy::parse(GATE).unwrap_err();
     assert_eq!(e.line, 6);

@@ -126,7 +126,7 @@ fn check_rejects_with_file_line_and_column() {
     let o = callerid(&["check", "--config", &cfg], None);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.starts_with(&format!("{cfg}:6:10: ")), "{e}");
+    assert!(e.starts_with(&format!("{cfg}:6:3: ")), "{e}");
     assert!(e.contains("forgeable"), "{e}");
 
     let cfg = file(
