@@ -1,7 +1,7 @@
 //! Fuzz target for the policy / gate-config parser and validator.
 //!
-//! Coverage-guided: `cargo bolero test --manifest-path fuzz/Cargo.toml --test policy
-//! policy_parse_never_panics` (cargo-bolero, stable toolchain). As a plain `cargo test`
+//! Coverage-guided: `cargo bolero test policy_parse_never_panics --manifest-path
+//! fuzz/Cargo.toml --sanitizer NONE` (cargo-bolero, stable toolchain). As a plain `cargo test`
 //! it runs the same check over random inputs. Any input must give `Ok` or a
 //! `ConfigError` whose position lies inside the text — never a panic.
 #![forbid(unsafe_code)]
