@@ -862,3 +862,20 @@ fn warnings_for_unreachable_and_listenerless_rules() {
     assert!(w[1].message.contains("no listeners"), "{w:#?}");
     assert!(Config::parse(GATE).unwrap().warnings().is_empty());
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for open in ["[", "{a="] {
+        let text = format!("version = 1\nx = {}", open.repeat(100_000));
+        let e = err(&text);
+        assert_eq!(e.line, 2, "{e}");
+    }
+}
+
+#[test]
+fn policy_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<Config>();
+    assert_send_sync::<Decision>();
+}
