@@ -98,9 +98,15 @@ impl ConnectCapture {
         self.tgid
     }
 
-    /// The link's file descriptor (kept so the program stays attached).
-    pub fn link_fd(&self) -> BorrowedFd<'_> {
-        self.link.as_fd()
+    /// The kernel's id of the loaded program (as listed by [`attached_programs`] and
+    /// `bpftool cgroup show`).
+    pub fn program_id(&self) -> Result<u32, CaptureError> {
+        sys::link_ids(self.link.as_fd())
+            .map(|(_, prog)| prog)
+            .map_err(|source| CaptureError::Syscall {
+                op: "BPF_OBJ_GET_INFO_BY_FD link",
+                source,
+            })
     }
 }
 
