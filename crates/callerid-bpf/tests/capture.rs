@@ -126,13 +126,28 @@ fn daemon_role() {
     }
 }
 
-/// Tries to load; prints the outcome.
+/// Tries to load and prints the outcome; then identifies a connection the way a daemon
+/// falls back (no connect-time source) and prints where the cgroup came from.
 fn probe_role() {
     match ConnectCapture::load() {
         Ok(_) => say("LOADED"),
         Err(CaptureError::Unavailable(why)) => say(&format!("UNAVAILABLE {why:?} | {why}")),
         Err(e) => say(&format!("FAILED {e}")),
     }
+    let dir = tempdir();
+    let path = dir.path().join("s");
+    let listener = listen(&path, SocketType::STREAM);
+    let _client = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+    let conn = accept(&listener);
+    let who = callerid::Identifier::new()
+        .expect("identifier")
+        .identify(&conn)
+        .expect("identify");
+    let json = serde_json::to_value(&who).expect("json");
+    say(&format!(
+        "FALLBACK at={} provenance={}",
+        json["cgroup"]["at"], json["provenance"]["cgroup"]
+    ));
 }
 
 fn show(id: Option<CgroupId>) -> String {
@@ -595,4 +610,100 @@ fn unavailable_reasons_read_well() {
             .starts_with("connect-time capture unavailable: kernel 6.6.1")
     );
     assert_eq!(err.errno(), None);
+}
+
+/// Through an `Identifier` with this crate as its connect-time source: `cgroup` is the
+/// connect-time one (`at = "connect"`, provenance `kernel_connect`) and `drift` shows
+/// where the peer is now.
+#[test]
+fn identifier_reports_connect_time_cgroup_and_drift() {
+    let test = "identifier_reports_connect_time_cgroup_and_drift";
+    if cannot_capture(test) {
+        return;
+    }
+    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
+    let ident = callerid::Identifier::builder()
+        .connect_cgroup_source(capture.clone())
+        .build()
+        .expect("identifier");
+    let (a, b) = (cgroup("a"), cgroup("b"));
+    let dir = tempdir();
+    let path = dir.path().join("s");
+    let listener = listen(&path, SocketType::STREAM);
+    let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
+    client.expect("READY");
+    a.add_pid(client.pid()).expect("move client to a");
+    client.send("connect");
+    client.expect("CONNECTED");
+    b.add_pid(client.pid()).expect("move client to b");
+    let conn = accept(&listener);
+    let who = ident.identify(&conn).expect("identify");
+
+    let cg = who.cgroup().expect("cgroup");
+    assert_eq!(cg.id, CgroupId::new(a.id()));
+    assert_eq!(cg.at, callerid::CgroupAt::Connect);
+    assert_eq!(cg.path.as_deref(), Some(a.rel_path().as_str()));
+    assert_eq!(
+        who.provenance().cgroup,
+        Some(callerid::Provenance::KernelConnect)
+    );
+    let drift = who.drift().expect("drift");
+    assert_eq!(
+        drift.cgroup.as_ref().map(|c| c.id),
+        Some(CgroupId::new(b.id()))
+    );
+    assert!(
+        drift.changed.contains(&callerid::DriftKind::Cgroup),
+        "{drift:?}"
+    );
+
+    let json = serde_json::to_value(&who).expect("json");
+    assert_eq!(json["cgroup"]["at"], "connect");
+    assert_eq!(json["provenance"]["cgroup"], "kernel_connect");
+    assert_eq!(json["drift"]["cgroup"]["id"], b.id());
+    assert!(
+        ident
+            .features()
+            .connect_cgroup
+            .detail
+            .contains("getsockname_unix")
+    );
+    drop(client);
+}
+
+/// A peer that did not move: connect-time cgroup, and no cgroup drift.
+#[test]
+fn identifier_without_drift_when_the_peer_stays() {
+    let test = "identifier_without_drift_when_the_peer_stays";
+    if cannot_capture(test) {
+        return;
+    }
+    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
+    let ident = callerid::Identifier::builder()
+        .connect_cgroup_source(capture)
+        .build()
+        .expect("identifier");
+    let a = cgroup("a");
+    let dir = tempdir();
+    let path = dir.path().join("s");
+    let listener = listen(&path, SocketType::STREAM);
+    let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
+    client.expect("READY");
+    a.add_pid(client.pid()).expect("move client to a");
+    client.send("connect");
+    client.expect("CONNECTED");
+    let conn = accept(&listener);
+    let who = ident.identify(&conn).expect("identify");
+    let cg = who.cgroup().expect("cgroup");
+    assert_eq!(
+        (cg.id, cg.at),
+        (CgroupId::new(a.id()), callerid::CgroupAt::Connect)
+    );
+    assert!(
+        who.drift()
+            .is_none_or(|d| !d.changed.contains(&callerid::DriftKind::Cgroup)),
+        "{:?}",
+        who.drift()
+    );
+    drop(client);
 }
