@@ -57,6 +57,11 @@ pub struct ConnectCapture {
 impl ConnectCapture {
     /// Checks the environment ([`probe`]), then loads the program for this process and
     /// attaches it at the cgroup2 root.
+    ///
+    /// The program acts for this process (all its threads) only: a child forked after
+    /// loading has another tgid and gets no records, so load after daemonizing. Sockets
+    /// accepted before loading still work — the kernel recorded their cgroup at
+    /// `connect()` and the program reads it at the first lookup.
     pub fn load() -> Result<Self, CaptureError> {
         let env = probe()?;
         let tgid = std::process::id();
@@ -86,6 +91,29 @@ impl ConnectCapture {
             .map(|v| v.cgroup_id)
             .filter(|&id| id != 0)
             .map(CgroupId::new))
+    }
+
+    /// Checks end to end that capture works in this process: connects to a private
+    /// abstract-namespace listener, accepts, and looks the accepted socket up; the answer
+    /// must be this process's own cgroup. For `callerid doctor` and daemon start-up.
+    pub fn self_test(&self) -> Result<CgroupId, CaptureError> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+        let io = |op: &'static str| move |source| CaptureError::Syscall { op, source };
+        let name = format!("callerid-bpf-self-test-{}-{:p}", self.tgid, self);
+        let addr =
+            SocketAddr::from_abstract_name(name.as_bytes()).map_err(io("self-test address"))?;
+        let listener = UnixListener::bind_addr(&addr).map_err(io("self-test bind"))?;
+        let _client = UnixStream::connect_addr(&addr).map_err(io("self-test connect"))?;
+        let (conn, _) = listener.accept().map_err(io("self-test accept"))?;
+        let got = self.lookup(conn.as_fd()).map_err(io("self-test lookup"))?;
+        let own = own_cgroup(&self.cgroup2_root);
+        match got {
+            Some(id) if own.is_none_or(|own| own == id) => Ok(id),
+            other => Err(CaptureError::SelfTest(format!(
+                "the accepted socket's record is {other:?}, expected this thread's cgroup {own:?}"
+            ))),
+        }
     }
 
     /// Where the program is attached.
@@ -122,6 +150,15 @@ impl ConnectCgroupSource for ConnectCapture {
             self.tgid
         )
     }
+}
+
+/// This thread's cgroup2 id (the inode of its directory), when it can be found.
+fn own_cgroup(root: &Path) -> Option<CgroupId> {
+    use std::os::unix::fs::MetadataExt;
+    let text = std::fs::read_to_string("/proc/thread-self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let meta = std::fs::metadata(root.join(rel.trim_start_matches('/'))).ok()?;
+    Some(CgroupId::new(meta.ino()))
 }
 
 /// Ids of the BPF programs attached *directly* to the cgroup directory `cgroup` for the

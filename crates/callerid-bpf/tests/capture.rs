@@ -707,3 +707,14 @@ fn identifier_without_drift_when_the_peer_stays() {
     );
     drop(client);
 }
+
+/// The self-test a daemon runs at start finds this process's own cgroup.
+#[test]
+fn self_test_sees_our_own_cgroup() {
+    if cannot_capture("self_test_sees_our_own_cgroup") {
+        return;
+    }
+    let capture = ConnectCapture::load().expect("load capture");
+    let id = capture.self_test().expect("self-test");
+    assert_ne!(id.get(), 0);
+}
