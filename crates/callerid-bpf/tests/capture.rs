@@ -55,9 +55,8 @@ fn client_role() {
     let path = PathBuf::from(std::env::var_os(SOCK).expect("socket path"));
     let mut lines = std::io::stdin().lock().lines();
     say("READY");
-    if lines.next().and_then(Result::ok).as_deref() != Some("connect") {
-        return;
-    }
+    // "socket" first creates the socket and waits for "connect"; "connect" does both.
+    let mut command = lines.next().and_then(Result::ok);
     let sock = rustix::net::socket_with(
         AddressFamily::UNIX,
         socket_type(),
@@ -65,6 +64,13 @@ fn client_role() {
         None,
     )
     .expect("socket");
+    if command.as_deref() == Some("socket") {
+        say("SOCKET");
+        command = lines.next().and_then(Result::ok);
+    }
+    if command.as_deref() != Some("connect") {
+        return;
+    }
     rustix::net::connect(&sock, &SocketAddrUnix::new(&path).expect("addr")).expect("connect");
     say("CONNECTED");
     // No further command (stdin closed) means: just finish.
@@ -717,4 +723,32 @@ fn self_test_sees_our_own_cgroup() {
     let capture = ConnectCapture::load().expect("load capture");
     let id = capture.self_test().expect("self-test");
     assert_ne!(id.get(), 0);
+}
+
+/// The cgroup recorded is the one at `connect()`, not at `socket()`: the socket the
+/// server accepts is allocated inside `connect()`.
+#[test]
+fn cgroup_is_taken_at_connect_not_at_socket() {
+    if cannot_capture("cgroup_is_taken_at_connect_not_at_socket") {
+        return;
+    }
+    let capture = ConnectCapture::load().expect("load capture");
+    let (a, b) = (cgroup("a"), cgroup("b"));
+    let dir = tempdir();
+    let path = dir.path().join("s");
+    let listener = listen(&path, SocketType::STREAM);
+    let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
+    client.expect("READY");
+    a.add_pid(client.pid()).expect("move client to a");
+    client.send("socket");
+    client.expect("SOCKET");
+    b.add_pid(client.pid()).expect("move client to b");
+    client.send("connect");
+    client.expect("CONNECTED");
+    let conn = accept(&listener);
+    assert_eq!(
+        capture.lookup(conn.as_fd()).expect("lookup"),
+        Some(CgroupId::new(b.id()))
+    );
+    drop(client);
 }
