@@ -145,10 +145,10 @@ fn probe_role() {
     let listener = listen(&path, SocketType::STREAM);
     let _client = std::os::unix::net::UnixStream::connect(&path).expect("connect");
     let conn = accept(&listener);
-    let who = callerid::Identifier::new()
-        .expect("identifier")
-        .identify(&conn)
-        .expect("identify");
+    let who = match callerid::Identifier::new().and_then(|i| i.identify(&conn)) {
+        Ok(who) => who,
+        Err(e) => return say(&format!("FALLBACK failed: {e}")),
+    };
     let json = serde_json::to_value(&who).expect("json");
     say(&format!(
         "FALLBACK at={} provenance={}",
@@ -751,4 +751,59 @@ fn cgroup_is_taken_at_connect_not_at_socket() {
         Some(CgroupId::new(b.id()))
     );
     drop(client);
+}
+
+fn unavailable_under(test: &str, wrapper: &[&str], expected: &str) {
+    if need_root(test) {
+        return;
+    }
+    let mut p = Role::spawn("probe", &[], wrapper);
+    let line = p.expect("UNAVAILABLE");
+    assert!(line.starts_with(expected), "{line}");
+    drop(p);
+}
+
+#[test]
+fn in_a_user_namespace_the_reason_is_given() {
+    unavailable_under(
+        "in_a_user_namespace_the_reason_is_given",
+        &["unshare", "--user"],
+        "NotInitialUserNamespace",
+    );
+}
+
+#[test]
+fn in_a_pid_namespace_the_reason_is_given() {
+    unavailable_under(
+        "in_a_pid_namespace_the_reason_is_given",
+        &["unshare", "--pid", "--fork", "--mount-proc"],
+        "NotInitialPidNamespace",
+    );
+}
+
+/// In a cgroup namespace whose own cgroup2 mount shows only a sub-tree, the program
+/// could not see other cgroups' sockets: refused, and the reason names the mount.
+#[test]
+fn in_a_cgroup_namespace_the_reason_is_given() {
+    let test = "in_a_cgroup_namespace_the_reason_is_given";
+    if need_root(test) {
+        return;
+    }
+    let Some(mount) = callerid_testkit::cgroup2_mount() else {
+        return skip(test, "no cgroup2 mount");
+    };
+    let a = cgroup("a");
+    // Enter cgroup a, then a new cgroup and mount namespace where the host's cgroup2
+    // mount is replaced by a fresh one: its root is a, not the hierarchy root. (With the
+    // host's mount still visible, capture would work: the real root is reachable.)
+    let script = r#"cg=$1; mnt=$2; shift 2
+echo $$ > "$cg/cgroup.procs" || exit 1
+exec unshare --cgroup --mount --propagation private sh -c 'umount -l "$0" && mount -t cgroup2 cgroup2 "$0" && exec "$@"' "$mnt" "$@""#;
+    let dir = a.dir().to_str().expect("utf-8 path").to_owned();
+    let mnt = mount.to_str().expect("utf-8 path").to_owned();
+    let mut p = Role::spawn("probe", &[], &["sh", "-c", script, "sh", &dir, &mnt]);
+    let line = p.expect("UNAVAILABLE");
+    assert!(line.starts_with("NotCgroup2Root"), "{line}");
+    assert!(line.contains(&format!("id: {}", a.id())), "{line}");
+    drop(p);
 }
