@@ -14,11 +14,16 @@
 //! [`ConnectCapture`] is dropped or the process dies, however it dies. Nothing is pinned.
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use callerid_bpf::ConnectCapture;
-//! match ConnectCapture::load() {
-//!     Ok(capture) => { /* Identifier::builder().connect_cgroup_source(Arc::new(capture)) */ }
+//!
+//! let mut builder = callerid::Identifier::builder();
+//! match ConnectCapture::load().and_then(|c| c.self_test().map(|_| c)) {
+//!     Ok(capture) => builder = builder.connect_cgroup_source(Arc::new(capture)),
 //!     Err(why) => eprintln!("connect-time cgroup capture off: {why}"),
 //! }
+//! let ident = builder.build()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
