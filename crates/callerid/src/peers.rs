@@ -1,0 +1,579 @@
+//! Live connections of Unix sockets served on this host, and who is on the other end.
+//!
+//! [`peers_of_socket`] lists every connection accepted on the listening socket bound at
+//! a path (or an abstract name); [`peers_of_pid`] lists every connected `AF_UNIX`
+//! stream or seqpacket socket one process holds. Each comes with the [`Identity`] of
+//! the process at the other end, exactly as the server itself would see it.
+//!
+//! # How, and why it is race-free
+//! A pid read from `/proc` (or from `ss`) is never identified. Instead, for each server
+//! process:
+//! 1. `pidfd_open(pid)`, then `/proc/<pid>` is opened as a directory and checked
+//!    against that pidfd (DESIGN.md §3 step 4), and its `fd/` directory is listed for
+//!    `socket:[inode]` links;
+//! 2. each such descriptor is copied into this process with `pidfd_getfd` on the
+//!    pidfd — so it is the pidfd's process's descriptor even if the pid was reused;
+//! 3. `fstat` on the copy must show the inode the link named (descriptors can be closed
+//!    and reused between the listing and the copy); a mismatch is skipped;
+//! 4. type, listening state and names come from the copy itself (`SO_TYPE`,
+//!    `SO_ACCEPTCONN`, `getsockname`, `getpeername`), never from the listing;
+//! 5. [`Identifier::identify`] runs on the copy: `SO_PEERCRED`/`SO_PEERPIDFD` on the
+//!    server's side of the connection name the client as of its `connect()`.
+//!
+//! The copy is closed as soon as it was identified: while we hold it the connection
+//! cannot close, even if its server closes its own descriptor.
+//!
+//! # Privilege
+//! `pidfd_getfd` needs ptrace *attach* permission over the server (root with
+//! `CAP_SYS_PTRACE`, or the same user with a dumpable server); listing `/proc/<pid>/fd`
+//! needs the same user or `CAP_SYS_PTRACE`. Without it the answer is
+//! [`PeersError::NotPermitted`], never a partial guess.
+//!
+//! # Side effect
+//! Receiving a socket descriptor (which `pidfd_getfd` does) makes the kernel set the
+//! socket's `net_cls` class id and `net_prio` index to the *caller's* (cgroup v1
+//! controllers). Both are meaningless for `AF_UNIX`; the socket's cgroup v2 pointer,
+//! which connect-time cgroup capture reads, is not touched.
+//!
+//! # Names
+//! A socket bound with a relative path reports that relative path from `getsockname`;
+//! such a socket matches [`SocketName::Path`] only when given the same spelling.
+
+use crate::error::Error;
+use crate::identifier::Identifier;
+use crate::identity::Identity;
+use crate::ids::Pid;
+use crate::sys;
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketType};
+use rustix::process::{PidfdFlags, PidfdGetfdFlags};
+use serde::Serialize;
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// Which side of a connection the server-side descriptor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SocketRole {
+    /// Returned by `accept()` on one of the process's listening sockets: the peer is a
+    /// client.
+    Accepted,
+    /// Made by `connect()` from this process: the peer is the server that listened.
+    Connected,
+    /// One end of a `socketpair()`: neither end has a name.
+    Socketpair,
+}
+
+impl std::fmt::Display for SocketRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Accepted => "accepted",
+            Self::Connected => "connected",
+            Self::Socketpair => "socketpair",
+        })
+    }
+}
+
+/// The name of a Unix socket: a filesystem path or an abstract name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SocketName {
+    /// A path in the filesystem, as given to `bind()`.
+    Path(PathBuf),
+    /// An abstract name (without the leading NUL byte).
+    Abstract(Vec<u8>),
+}
+
+impl SocketName {
+    /// Reads the command-line spelling: `@name` is abstract, anything else a path.
+    pub fn parse(text: &OsStr) -> Self {
+        match text.as_bytes().strip_prefix(b"@") {
+            Some(name) => Self::Abstract(name.to_vec()),
+            None => Self::Path(PathBuf::from(text)),
+        }
+    }
+
+    fn from_addr(addr: &SocketAddrUnix) -> Option<Self> {
+        // An empty abstract name is how an unnamed peer comes back from getpeername.
+        if let Some(name) = addr.abstract_name() {
+            return (!name.is_empty()).then(|| Self::Abstract(name.to_vec()));
+        }
+        addr.path_bytes()
+            .filter(|p| !p.is_empty())
+            .map(|p| Self::Path(PathBuf::from(OsStr::from_bytes(p))))
+    }
+}
+
+impl std::fmt::Display for SocketName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(p) => write!(f, "{}", p.display()),
+            Self::Abstract(n) => write!(f, "@{}", String::from_utf8_lossy(n)),
+        }
+    }
+}
+
+impl Serialize for SocketName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The server-side descriptor of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerSocket {
+    /// The process holding the descriptor (as seen from our pid namespace).
+    pub pid: Pid,
+    /// The descriptor number in that process.
+    pub fd: RawFd,
+    /// The socket's inode (`socket:[inode]`, the `Inode` column of `/proc/net/unix`).
+    pub inode: u64,
+    /// The name of the listening socket the connection went through: our own name for
+    /// an accepted socket, the peer's for a connected one; `None` for a socketpair (or
+    /// a connection to an unnamed socket).
+    pub path: Option<SocketName>,
+    /// Which side this descriptor is.
+    pub role: SocketRole,
+    /// The peer has closed its end (`POLLHUP`): the connection lingers only until this
+    /// process closes its descriptor.
+    pub peer_closed: bool,
+}
+
+/// One live connection: the server's descriptor and the identity of its peer.
+#[derive(Debug)]
+pub struct Connection {
+    /// The server side.
+    pub server: ServerSocket,
+    /// The peer, or why it could not be identified.
+    pub identity: Result<Identity, Error>,
+}
+
+/// The result of a host-wide scan: the connections found and the processes that could
+/// not be looked into.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The connections, ordered by server pid and descriptor.
+    pub connections: Vec<Connection>,
+    /// Processes skipped because we may not inspect them (their connections, if any,
+    /// are missing from [`Scan::connections`]).
+    pub not_permitted: Vec<PeersError>,
+}
+
+/// Why listing connections failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeersError {
+    /// We may not look into the process's descriptors: `pidfd_getfd` needs ptrace attach
+    /// permission (root, or the server's own user), listing `/proc/<pid>/fd` the same.
+    #[error(
+        "{syscall} {path}: not permitted (inspecting another process's sockets needs root or the same user)"
+    )]
+    NotPermitted {
+        /// The process.
+        pid: Pid,
+        /// The call refused.
+        syscall: &'static str,
+        /// The path involved (`/proc/<pid>/fd`, or `pidfd of <pid>`).
+        path: String,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// No such process (or it exited while we looked).
+    #[error("{syscall} {path}: no such process")]
+    NoSuchProcess {
+        /// The process.
+        pid: Pid,
+        /// The call that found out.
+        syscall: &'static str,
+        /// The path involved.
+        path: String,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// Any other failure.
+    #[error("{syscall} {path}")]
+    Io {
+        /// The call that failed.
+        syscall: &'static str,
+        /// The path involved.
+        path: String,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl PeersError {
+    fn new(pid: Pid, syscall: &'static str, path: String, e: Errno) -> Self {
+        let source = io::Error::from_raw_os_error(e.raw_os_error());
+        match e {
+            Errno::PERM | Errno::ACCESS => Self::NotPermitted {
+                pid,
+                syscall,
+                path,
+                source,
+            },
+            Errno::SRCH | Errno::NOENT => Self::NoSuchProcess {
+                pid,
+                syscall,
+                path,
+                source,
+            },
+            _ => Self::Io {
+                syscall,
+                path,
+                source,
+            },
+        }
+    }
+}
+
+/// Every connected `AF_UNIX` stream/seqpacket socket process `pid` holds — accepted,
+/// connected out, and socketpair ends — with the identity of each peer.
+///
+/// Fails as a whole when the process cannot be inspected ([`PeersError::NotPermitted`],
+/// [`PeersError::NoSuchProcess`]); a connection whose peer cannot be identified is
+/// listed with the identification error.
+pub fn peers_of_pid(ident: &Identifier, pid: u32) -> Result<Vec<Connection>, PeersError> {
+    let sockets = ProcessSockets::scan(pid)?;
+    let listening = sockets.listening_names();
+    let mut out = Vec::new();
+    for s in sockets.connected {
+        let role = s.role(&listening);
+        let path = match role {
+            SocketRole::Accepted => s.local.clone(),
+            SocketRole::Connected => s.remote.clone(),
+            SocketRole::Socketpair => None,
+        };
+        out.push(s.identify(ident, sockets.pid, path, role));
+    }
+    Ok(out)
+}
+
+/// Every connection accepted on the listening socket named `name`, in every process
+/// of the host we may inspect, with the identity of each peer (the client).
+///
+/// A server-side socket matches when it is not listening and its own name
+/// (`getsockname`) is `name` — for a path, as given or in its canonical form.
+/// Processes we may not inspect are reported in [`Scan::not_permitted`]; processes that
+/// exit during the scan are left out.
+pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, PeersError> {
+    let wanted = match name {
+        SocketName::Path(p) => {
+            let mut v = vec![SocketName::Path(p.clone())];
+            if let Ok(c) = std::fs::canonicalize(p)
+                && c != *p
+            {
+                v.push(SocketName::Path(c));
+            }
+            v
+        }
+        SocketName::Abstract(_) => vec![name.clone()],
+    };
+    let entries = std::fs::read_dir("/proc").map_err(|source| PeersError::Io {
+        syscall: "readdir",
+        path: "/proc".to_owned(),
+        source,
+    })?;
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    let mut scan = Scan::default();
+    for pid in pids {
+        let sockets = match ProcessSockets::scan(pid) {
+            Ok(s) => s,
+            Err(e @ PeersError::NotPermitted { .. }) => {
+                scan.not_permitted.push(e);
+                continue;
+            }
+            // Exited, or gone in some other way while we looked: nothing to list.
+            Err(_) => continue,
+        };
+        for s in sockets.connected {
+            if s.local.as_ref().is_some_and(|l| wanted.contains(l)) {
+                let path = s.local.clone();
+                scan.connections
+                    .push(s.identify(ident, sockets.pid, path, SocketRole::Accepted));
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// A connected socket copied out of a server process.
+struct Copied {
+    fd: RawFd,
+    inode: u64,
+    sock: OwnedFd,
+    local: Option<SocketName>,
+    remote: Option<SocketName>,
+}
+
+impl Copied {
+    fn role(&self, listening: &[SocketName]) -> SocketRole {
+        match (&self.local, &self.remote) {
+            (None, None) => SocketRole::Socketpair,
+            (None, Some(_)) => SocketRole::Connected,
+            (Some(_), None) => SocketRole::Accepted,
+            // A client that bound its own name before connecting: accepted only if the
+            // name is one this process listens on.
+            (Some(l), Some(_)) => {
+                if listening.contains(l) {
+                    SocketRole::Accepted
+                } else {
+                    SocketRole::Connected
+                }
+            }
+        }
+    }
+
+    fn identify(
+        self,
+        ident: &Identifier,
+        pid: Pid,
+        path: Option<SocketName>,
+        role: SocketRole,
+    ) -> Connection {
+        let peer_closed = hung_up(&self.sock);
+        let identity = ident.identify(&self.sock);
+        Connection {
+            server: ServerSocket {
+                pid,
+                fd: self.fd,
+                inode: self.inode,
+                path,
+                role,
+                peer_closed,
+            },
+            identity,
+        }
+    }
+}
+
+/// The Unix stream/seqpacket sockets of one process, copied into ours.
+struct ProcessSockets {
+    pid: Pid,
+    connected: Vec<Copied>,
+    listening: Vec<Copied>,
+}
+
+impl ProcessSockets {
+    fn listening_names(&self) -> Vec<SocketName> {
+        self.listening
+            .iter()
+            .filter_map(|s| s.local.clone())
+            .collect()
+    }
+
+    fn scan(raw_pid: u32) -> Result<Self, PeersError> {
+        let pid = Pid::new(raw_pid);
+        let pidfd_path = || format!("pidfd of {raw_pid}");
+        let fd_dir_path = || format!("/proc/{raw_pid}/fd");
+        let rpid = i32::try_from(raw_pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| PeersError::new(pid, "pidfd_open", pidfd_path(), Errno::SRCH))?;
+        let pidfd = rustix::process::pidfd_open(rpid, PidfdFlags::empty())
+            .map_err(|e| PeersError::new(pid, "pidfd_open", pidfd_path(), e))?;
+        let proc_dir = rustix::fs::open(
+            format!("/proc/{raw_pid}"),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| PeersError::new(pid, "open", format!("/proc/{raw_pid}"), e))?;
+        // The directory is the pidfd's process only if that process was still alive (or
+        // a zombie) after the open: a pid cannot be reused before its process is reaped.
+        match sys::pidfd::pidfd_signal_zero(pidfd.as_fd()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+            Err(e) => {
+                return Err(PeersError::new(
+                    pid,
+                    "pidfd_send_signal",
+                    pidfd_path(),
+                    Errno::from_io_error(&e).unwrap_or(Errno::SRCH),
+                ));
+            }
+        }
+        let fd_dir = rustix::fs::openat(
+            &proc_dir,
+            "fd",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| PeersError::new(pid, "open", fd_dir_path(), e))?;
+        let links = list_socket_links(&fd_dir)
+            .map_err(|e| PeersError::new(pid, "readdir", fd_dir_path(), e))?;
+
+        let mut out = Self {
+            pid,
+            connected: Vec::new(),
+            listening: Vec::new(),
+        };
+        for (fd, inode) in links {
+            let sock = match rustix::process::pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()) {
+                Ok(s) => s,
+                // Closed since we listed it.
+                Err(Errno::BADF) => continue,
+                Err(e) => return Err(PeersError::new(pid, "pidfd_getfd", pidfd_path(), e)),
+            };
+            let Some(s) = inspect(fd, inode, sock) else {
+                continue;
+            };
+            match s {
+                Inspected::Connected(c) => out.connected.push(c),
+                Inspected::Listening(c) => out.listening.push(c),
+            }
+        }
+        out.connected.sort_by_key(|c| c.fd);
+        Ok(out)
+    }
+}
+
+enum Inspected {
+    Connected(Copied),
+    Listening(Copied),
+}
+
+/// Checks the copy is the socket the listing named and an `AF_UNIX` stream/seqpacket
+/// one, and reads its names. `None` for anything else.
+fn inspect(fd: RawFd, inode: u64, sock: OwnedFd) -> Option<Inspected> {
+    let st = rustix::fs::fstat(&sock).ok()?;
+    // The number may have been closed and reused for another file since the listing.
+    if st.st_ino != inode || FileType::from_raw_mode(st.st_mode) != FileType::Socket {
+        return None;
+    }
+    if rustix::net::sockopt::socket_domain(&sock).ok()? != AddressFamily::UNIX {
+        return None;
+    }
+    let ty = rustix::net::sockopt::socket_type(&sock).ok()?;
+    if ty != SocketType::STREAM && ty != SocketType::SEQPACKET {
+        return None;
+    }
+    let local = rustix::net::getsockname(&sock)
+        .ok()
+        .and_then(|a| SocketAddrUnix::try_from(a).ok())
+        .and_then(|a| SocketName::from_addr(&a));
+    if rustix::net::sockopt::socket_acceptconn(&sock).ok()? {
+        return Some(Inspected::Listening(Copied {
+            fd,
+            inode,
+            sock,
+            local,
+            remote: None,
+        }));
+    }
+    // Not connected (never was, or a connect() still in progress) → no peer.
+    let remote = rustix::net::getpeername(&sock).ok()??;
+    let remote = SocketAddrUnix::try_from(remote)
+        .ok()
+        .and_then(|a| SocketName::from_addr(&a));
+    Some(Inspected::Connected(Copied {
+        fd,
+        inode,
+        sock,
+        local,
+        remote,
+    }))
+}
+
+/// `true` when the peer has closed its end.
+fn hung_up(sock: &OwnedFd) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        sock,
+        rustix::event::PollFlags::RDHUP,
+    )];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .intersects(rustix::event::PollFlags::HUP | rustix::event::PollFlags::RDHUP)
+}
+
+/// `(fd, inode)` of every `socket:[inode]` entry of a `/proc/<pid>/fd` directory.
+fn list_socket_links(fd_dir: &OwnedFd) -> Result<Vec<(RawFd, u64)>, Errno> {
+    let dup = rustix::io::fcntl_dupfd_cloexec(fd_dir, 0)?;
+    let mut dir = rustix::fs::Dir::new(dup)?;
+    let mut out = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        // Closed since the directory was read: skip.
+        let Ok(target) = rustix::fs::readlinkat(fd_dir, entry.file_name(), Vec::new()) else {
+            continue;
+        };
+        if let Some(inode) = parse_socket_link(target.as_bytes()) {
+            out.push((fd, inode));
+        }
+    }
+    Ok(out)
+}
+
+/// The inode of a `socket:[12345]` link target.
+fn parse_socket_link(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link(b"socket:[12345]"), Some(12345));
+        assert_eq!(parse_socket_link(b"socket:[]"), None);
+        assert_eq!(parse_socket_link(b"socket:[-1]"), None);
+        assert_eq!(parse_socket_link(b"socket:[+1]"), None);
+        assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
+        assert_eq!(parse_socket_link(b"/tmp/socket:[1]"), None);
+        assert_eq!(parse_socket_link(b"socket:[99999999999999999999999]"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            SocketName::parse(OsStr::new("@abs")),
+            SocketName::Abstract(b"abs".to_vec())
+        );
+        assert_eq!(
+            SocketName::parse(OsStr::new("/run/x.sock")),
+            SocketName::Path("/run/x.sock".into())
+        );
+        assert_eq!(SocketName::Abstract(b"a".to_vec()).to_string(), "@a");
+    }
+
+    proptest! {
+        #[test]
+        fn socket_link_round_trip(n: u64) {
+            prop_assert_eq!(parse_socket_link(format!("socket:[{n}]").as_bytes()), Some(n));
+        }
+
+        #[test]
+        fn socket_link_never_panics(b: Vec<u8>) {
+            let _ = parse_socket_link(&b);
+        }
+    }
+}
