@@ -239,8 +239,9 @@ impl Fixture {
             .position(|c| c.id() == pid)
             .ok_or_else(|| std::io::Error::other("no such client"))?;
         let mut c = self.clients.remove(i);
-        c.kill()?;
+        let killed = c.kill();
         c.wait()?;
+        killed?;
         if wait_for(&mut self.server_out, "closed") {
             Ok(())
         } else {
