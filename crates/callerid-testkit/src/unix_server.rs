@@ -231,6 +231,17 @@ impl Fixture {
         Ok(pid)
     }
 
+    /// Waits until the server has accepted `n` more connections (made by the caller
+    /// itself, e.g. with `UnixStream::connect(fx.path())`).
+    pub fn wait_accepted(&mut self, n: usize) -> std::io::Result<()> {
+        for _ in 0..n {
+            if !wait_for(&mut self.server_out, "accepted") {
+                return Err(std::io::Error::other("server stopped accepting"));
+            }
+        }
+        Ok(())
+    }
+
     /// Kills the client `pid` and waits until the server has closed its end.
     pub fn close_client(&mut self, pid: u32) -> std::io::Result<()> {
         let i = self

@@ -241,19 +241,29 @@ impl PeersError {
 /// [`PeersError::NoSuchProcess`]); a connection whose peer cannot be identified is
 /// listed with the identification error.
 pub fn peers_of_pid(ident: &Identifier, pid: u32) -> Result<Vec<Connection>, PeersError> {
-    let sockets = ProcessSockets::scan(pid)?;
-    let listening = sockets.listening_names();
-    let mut out = Vec::new();
-    for s in sockets.connected {
-        let role = s.role(&listening);
-        let path = match role {
-            SocketRole::Accepted => s.local.clone(),
-            SocketRole::Connected => s.remote.clone(),
-            SocketRole::Socketpair => None,
-        };
-        out.push(s.identify(ident, sockets.pid, path, role));
-    }
-    Ok(out)
+    let sockets = scan_process(ident, pid, |_| true)?;
+    let listening: Vec<&SocketName> = sockets.listening.iter().collect();
+    Ok(sockets
+        .connected
+        .into_iter()
+        .map(|s| {
+            let role = match (&s.local, &s.remote) {
+                (None, None) => SocketRole::Socketpair,
+                (None, Some(_)) => SocketRole::Connected,
+                (Some(_), None) => SocketRole::Accepted,
+                // A client that bound its own name before connecting: accepted only if
+                // the name is one this process listens on.
+                (Some(l), Some(_)) if listening.contains(&l) => SocketRole::Accepted,
+                (Some(_), Some(_)) => SocketRole::Connected,
+            };
+            let path = match role {
+                SocketRole::Accepted => s.local,
+                SocketRole::Connected => s.remote,
+                SocketRole::Socketpair => None,
+            };
+            s.found.into_connection(sockets.pid, path, role)
+        })
+        .collect())
 }
 
 /// Every connection accepted on the listening socket named `name`, in every process
@@ -287,7 +297,9 @@ pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, Pe
     pids.sort_unstable();
     let mut scan = Scan::default();
     for pid in pids {
-        let sockets = match ProcessSockets::scan(pid) {
+        let matches =
+            |local: &Option<SocketName>| local.as_ref().is_some_and(|l| wanted.contains(l));
+        let sockets = match scan_process(ident, pid, matches) {
             Ok(s) => s,
             Err(e @ PeersError::NotPermitted { .. }) => {
                 scan.not_permitted.push(e);
@@ -297,52 +309,26 @@ pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, Pe
             Err(_) => continue,
         };
         for s in sockets.connected {
-            if s.local.as_ref().is_some_and(|l| wanted.contains(l)) {
-                let path = s.local.clone();
-                scan.connections
-                    .push(s.identify(ident, sockets.pid, path, SocketRole::Accepted));
-            }
+            scan.connections.push(s.found.into_connection(
+                sockets.pid,
+                s.local,
+                SocketRole::Accepted,
+            ));
         }
     }
     Ok(scan)
 }
 
-/// A connected socket copied out of a server process.
-struct Copied {
+/// A connected socket of a server process, already identified (the copy is closed).
+struct Found {
     fd: RawFd,
     inode: u64,
-    sock: OwnedFd,
-    local: Option<SocketName>,
-    remote: Option<SocketName>,
+    peer_closed: bool,
+    identity: Result<Identity, Error>,
 }
 
-impl Copied {
-    fn role(&self, listening: &[SocketName]) -> SocketRole {
-        match (&self.local, &self.remote) {
-            (None, None) => SocketRole::Socketpair,
-            (None, Some(_)) => SocketRole::Connected,
-            (Some(_), None) => SocketRole::Accepted,
-            // A client that bound its own name before connecting: accepted only if the
-            // name is one this process listens on.
-            (Some(l), Some(_)) => {
-                if listening.contains(l) {
-                    SocketRole::Accepted
-                } else {
-                    SocketRole::Connected
-                }
-            }
-        }
-    }
-
-    fn identify(
-        self,
-        ident: &Identifier,
-        pid: Pid,
-        path: Option<SocketName>,
-        role: SocketRole,
-    ) -> Connection {
-        let peer_closed = hung_up(&self.sock);
-        let identity = ident.identify(&self.sock);
+impl Found {
+    fn into_connection(self, pid: Pid, path: Option<SocketName>, role: SocketRole) -> Connection {
         Connection {
             server: ServerSocket {
                 pid,
@@ -350,138 +336,151 @@ impl Copied {
                 inode: self.inode,
                 path,
                 role,
-                peer_closed,
+                peer_closed: self.peer_closed,
             },
-            identity,
+            identity: self.identity,
         }
     }
 }
 
-/// The Unix stream/seqpacket sockets of one process, copied into ours.
+/// A connected socket and its names.
+struct ConnectedSocket {
+    local: Option<SocketName>,
+    remote: Option<SocketName>,
+    found: Found,
+}
+
+/// What one process holds: its connected sockets (identified) and the names it listens
+/// on.
 struct ProcessSockets {
     pid: Pid,
-    connected: Vec<Copied>,
-    listening: Vec<Copied>,
+    connected: Vec<ConnectedSocket>,
+    listening: Vec<SocketName>,
 }
 
-impl ProcessSockets {
-    fn listening_names(&self) -> Vec<SocketName> {
-        self.listening
-            .iter()
-            .filter_map(|s| s.local.clone())
-            .collect()
-    }
-
-    fn scan(raw_pid: u32) -> Result<Self, PeersError> {
-        let pid = Pid::new(raw_pid);
-        let pidfd_path = || format!("pidfd of {raw_pid}");
-        let fd_dir_path = || format!("/proc/{raw_pid}/fd");
-        let rpid = i32::try_from(raw_pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-            .ok_or_else(|| PeersError::new(pid, "pidfd_open", pidfd_path(), Errno::SRCH))?;
-        let pidfd = rustix::process::pidfd_open(rpid, PidfdFlags::empty())
-            .map_err(|e| PeersError::new(pid, "pidfd_open", pidfd_path(), e))?;
-        let proc_dir = rustix::fs::open(
-            format!("/proc/{raw_pid}"),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::empty(),
-        )
-        .map_err(|e| PeersError::new(pid, "open", format!("/proc/{raw_pid}"), e))?;
-        // The directory is the pidfd's process only if that process was still alive (or
-        // a zombie) after the open: a pid cannot be reused before its process is reaped.
-        match sys::pidfd::pidfd_signal_zero(pidfd.as_fd()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
-            Err(e) => {
-                return Err(PeersError::new(
-                    pid,
-                    "pidfd_send_signal",
-                    pidfd_path(),
-                    Errno::from_io_error(&e).unwrap_or(Errno::SRCH),
-                ));
-            }
+/// Copies each Unix stream/seqpacket socket of process `raw_pid` into ours, one at a
+/// time, and identifies the peer of each connected one whose own name `keep` accepts.
+/// Each copy is closed before the next is made: a busy server's thousands of
+/// connections never need thousands of our descriptors, and no connection is held
+/// open by us for longer than its identification.
+fn scan_process(
+    ident: &Identifier,
+    raw_pid: u32,
+    keep: impl Fn(&Option<SocketName>) -> bool,
+) -> Result<ProcessSockets, PeersError> {
+    let pid = Pid::new(raw_pid);
+    let pidfd_path = || format!("pidfd of {raw_pid}");
+    let fd_dir_path = || format!("/proc/{raw_pid}/fd");
+    let rpid = i32::try_from(raw_pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| PeersError::new(pid, "pidfd_open", pidfd_path(), Errno::SRCH))?;
+    let pidfd = rustix::process::pidfd_open(rpid, PidfdFlags::empty())
+        .map_err(|e| PeersError::new(pid, "pidfd_open", pidfd_path(), e))?;
+    let proc_dir = rustix::fs::open(
+        format!("/proc/{raw_pid}"),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| PeersError::new(pid, "open", format!("/proc/{raw_pid}"), e))?;
+    // The directory is the pidfd's process only if that process was still alive (or a
+    // zombie) after the open: a pid cannot be reused before its process is reaped.
+    match sys::pidfd::pidfd_signal_zero(pidfd.as_fd()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+        Err(e) => {
+            return Err(PeersError::new(
+                pid,
+                "pidfd_send_signal",
+                pidfd_path(),
+                Errno::from_io_error(&e).unwrap_or(Errno::SRCH),
+            ));
         }
-        let fd_dir = rustix::fs::openat(
-            &proc_dir,
-            "fd",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| PeersError::new(pid, "open", fd_dir_path(), e))?;
-        let links = list_socket_links(&fd_dir)
-            .map_err(|e| PeersError::new(pid, "readdir", fd_dir_path(), e))?;
+    }
+    let fd_dir = rustix::fs::openat(
+        &proc_dir,
+        "fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| PeersError::new(pid, "open", fd_dir_path(), e))?;
+    let links = list_socket_links(&fd_dir)
+        .map_err(|e| PeersError::new(pid, "readdir", fd_dir_path(), e))?;
 
-        let mut out = Self {
-            pid,
-            connected: Vec::new(),
-            listening: Vec::new(),
+    let mut out = ProcessSockets {
+        pid,
+        connected: Vec::new(),
+        listening: Vec::new(),
+    };
+    for (fd, inode) in links {
+        let sock = match rustix::process::pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()) {
+            Ok(s) => s,
+            // Closed since we listed it.
+            Err(Errno::BADF) => continue,
+            Err(e) => return Err(PeersError::new(pid, "pidfd_getfd", pidfd_path(), e)),
         };
-        for (fd, inode) in links {
-            let sock = match rustix::process::pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()) {
-                Ok(s) => s,
-                // Closed since we listed it.
-                Err(Errno::BADF) => continue,
-                Err(e) => return Err(PeersError::new(pid, "pidfd_getfd", pidfd_path(), e)),
-            };
-            let Some(s) = inspect(fd, inode, sock) else {
-                continue;
-            };
-            match s {
-                Inspected::Connected(c) => out.connected.push(c),
-                Inspected::Listening(c) => out.listening.push(c),
+        match inspect(inode, &sock) {
+            None => {}
+            Some(Inspected::Listening(Some(name))) => out.listening.push(name),
+            Some(Inspected::Listening(None)) => {}
+            Some(Inspected::Connected { local, remote }) => {
+                if !keep(&local) {
+                    continue;
+                }
+                let found = Found {
+                    fd,
+                    inode,
+                    peer_closed: hung_up(&sock),
+                    identity: ident.identify(&sock),
+                };
+                out.connected.push(ConnectedSocket {
+                    local,
+                    remote,
+                    found,
+                });
             }
         }
-        out.connected.sort_by_key(|c| c.fd);
-        Ok(out)
     }
+    out.connected.sort_by_key(|c| c.found.fd);
+    Ok(out)
 }
 
 enum Inspected {
-    Connected(Copied),
-    Listening(Copied),
+    Connected {
+        local: Option<SocketName>,
+        remote: Option<SocketName>,
+    },
+    Listening(Option<SocketName>),
 }
 
-/// Checks the copy is the socket the listing named and an `AF_UNIX` stream/seqpacket
-/// one, and reads its names. `None` for anything else.
-fn inspect(fd: RawFd, inode: u64, sock: OwnedFd) -> Option<Inspected> {
-    let st = rustix::fs::fstat(&sock).ok()?;
+/// Checks the copy is the socket the listing named (`inode`) and an `AF_UNIX`
+/// stream/seqpacket one, and reads its names. `None` for anything else.
+fn inspect(inode: u64, sock: &OwnedFd) -> Option<Inspected> {
+    let st = rustix::fs::fstat(sock).ok()?;
     // The number may have been closed and reused for another file since the listing.
     if st.st_ino != inode || FileType::from_raw_mode(st.st_mode) != FileType::Socket {
         return None;
     }
-    if rustix::net::sockopt::socket_domain(&sock).ok()? != AddressFamily::UNIX {
+    if rustix::net::sockopt::socket_domain(sock).ok()? != AddressFamily::UNIX {
         return None;
     }
-    let ty = rustix::net::sockopt::socket_type(&sock).ok()?;
+    let ty = rustix::net::sockopt::socket_type(sock).ok()?;
     if ty != SocketType::STREAM && ty != SocketType::SEQPACKET {
         return None;
     }
-    let local = rustix::net::getsockname(&sock)
+    let local = rustix::net::getsockname(sock)
         .ok()
         .and_then(|a| SocketAddrUnix::try_from(a).ok())
         .and_then(|a| SocketName::from_addr(&a));
-    if rustix::net::sockopt::socket_acceptconn(&sock).ok()? {
-        return Some(Inspected::Listening(Copied {
-            fd,
-            inode,
-            sock,
-            local,
-            remote: None,
-        }));
+    if rustix::net::sockopt::socket_acceptconn(sock).ok()? {
+        return Some(Inspected::Listening(local));
     }
     // Not connected (never was, or a connect() still in progress) → no peer.
-    let remote = rustix::net::getpeername(&sock).ok()??;
+    let remote = rustix::net::getpeername(sock).ok()??;
     let remote = SocketAddrUnix::try_from(remote)
         .ok()
         .and_then(|a| SocketName::from_addr(&a));
-    Some(Inspected::Connected(Copied {
-        fd,
-        inode,
-        sock,
-        local,
-        remote,
-    }))
+    Some(Inspected::Connected { local, remote })
 }
 
 /// `true` when the peer has closed its end.
@@ -563,6 +562,30 @@ mod tests {
             SocketName::Path("/run/x.sock".into())
         );
         assert_eq!(SocketName::Abstract(b"a".to_vec()).to_string(), "@a");
+    }
+
+    #[test]
+    fn inspect_checks_the_inode() {
+        use std::os::unix::net::UnixStream;
+        let (a, _b) = UnixStream::pair().unwrap();
+        let a = OwnedFd::from(a);
+        let ino = rustix::fs::fstat(&a).unwrap().st_ino;
+        assert!(matches!(
+            inspect(ino, &a),
+            Some(Inspected::Connected {
+                local: None,
+                remote: None
+            })
+        ));
+        // The descriptor number was reused for another socket since the listing.
+        assert!(inspect(ino + 1, &a).is_none());
+        // Not a Unix socket / not a socket at all.
+        let udp = rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None).unwrap();
+        let udp_ino = rustix::fs::fstat(&udp).unwrap().st_ino;
+        assert!(inspect(udp_ino, &udp).is_none());
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let r_ino = rustix::fs::fstat(&r).unwrap().st_ino;
+        assert!(inspect(r_ino, &r).is_none());
     }
 
     proptest! {

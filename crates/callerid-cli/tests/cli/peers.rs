@@ -245,3 +245,34 @@ fn peers_bad_input() {
         assert_eq!(json(&out), Vec::<Value>::new());
     }
 }
+
+/// A busy server: more connections than the inspecting process may hold descriptors.
+/// Each copy is closed before the next is made, so a low descriptor limit is no bar.
+#[test]
+fn peers_of_a_busy_server_under_a_low_fd_limit() {
+    if need_root("peers_of_a_busy_server_under_a_low_fd_limit") {
+        return;
+    }
+    let mut fx = Fixture::start(exe_cmd).expect("server");
+    let n = 200;
+    let conns: Vec<_> = (0..n)
+        .map(|_| std::os::unix::net::UnixStream::connect(fx.path()).expect("connect"))
+        .collect();
+    fx.wait_accepted(n).expect("accepted");
+    let path = fx.path().to_str().expect("utf-8 path").to_owned();
+    let out = Command::new("prlimit")
+        .args(["--nofile=32:32", "--"])
+        .arg(env!("CARGO_BIN_EXE_callerid"))
+        .args(["peers", "--socket", &path, "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run prlimit callerid");
+    let entries = json(&out);
+    assert_eq!(entries.len(), n);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["identity"]["peer"]["pid"].as_u64() == Some(u64::from(std::process::id())))
+    );
+    drop(conns);
+}
