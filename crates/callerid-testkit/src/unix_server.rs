@@ -91,8 +91,10 @@ pub fn wait_for(reader: &mut impl std::io::BufRead, want: &str) -> bool {
 
 /// The environment variable naming the role ([`role_from_env`]).
 pub const ROLE_ENV: &str = "CALLERID_UNIXSRV_ROLE";
-const PATH_ENV: &str = "CALLERID_UNIXSRV_PATH";
-const UPSTREAM_ENV: &str = "CALLERID_UNIXSRV_UPSTREAM";
+/// The environment variable naming the socket path of both roles.
+pub const PATH_ENV: &str = "CALLERID_UNIXSRV_PATH";
+/// The environment variable naming the listener the server connects out to.
+pub const UPSTREAM_ENV: &str = "CALLERID_UNIXSRV_UPSTREAM";
 
 /// Runs the role named in the environment (`server` or `hold`), if any, and returns
 /// its exit code. A test binary calls this from its role-entry test and exits with it.

@@ -51,7 +51,7 @@ use rustix::process::{PidfdFlags, PidfdGetfdFlags};
 use serde::Serialize;
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -241,7 +241,7 @@ impl PeersError {
 /// [`PeersError::NoSuchProcess`]); a connection whose peer cannot be identified is
 /// listed with the identification error.
 pub fn peers_of_pid(ident: &Identifier, pid: u32) -> Result<Vec<Connection>, PeersError> {
-    let sockets = scan_process(ident, pid, |_| true)?;
+    let sockets = scan_process(ident, pid, |_, _| true)?;
     let listening: Vec<&SocketName> = sockets.listening.iter().collect();
     Ok(sockets
         .connected
@@ -270,7 +270,21 @@ pub fn peers_of_pid(ident: &Identifier, pid: u32) -> Result<Vec<Connection>, Pee
 /// of the host we may inspect, with the identity of each peer (the client).
 ///
 /// A server-side socket matches when it is not listening and its own name
-/// (`getsockname`) is `name` — for a path, as given or in its canonical form.
+/// (`getsockname`) names the same socket:
+/// - for a path that exists here: the server's name, resolved inside the server's own
+///   root and mount namespace (`/proc/<pid>/root`, `RESOLVE_IN_ROOT`), is the same file
+///   (device and inode) — so a server in a container that bound the socket under
+///   another path is found, and one that bound the same spelling in another mount
+///   namespace is not mistaken for it;
+/// - for a path that does not exist here (e.g. unlinked while its server still
+///   serves), a relative name, or an abstract name: the name is equal (for a path, as
+///   given or in its canonical form).
+///
+/// One case remains ambiguous: if the file was unlinked and another server bound the
+/// same path since, connections of the first still resolve to the new file. The kernel
+/// exposes a socket's bound inode only through `sock_diag` (`UNIX_DIAG_VFS`), which
+/// answers per network namespace — and an accepted socket lives in its *client's*.
+///
 /// Processes we may not inspect are reported in [`Scan::not_permitted`]; processes that
 /// exit during the scan are left out.
 pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, PeersError> {
@@ -286,6 +300,13 @@ pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, Pe
         }
         SocketName::Abstract(_) => vec![name.clone()],
     };
+    let file = match name {
+        SocketName::Path(p) => rustix::fs::stat(p)
+            .ok()
+            .filter(|st| FileType::from_raw_mode(st.st_mode) == FileType::Socket)
+            .map(|st| (st.st_dev, st.st_ino)),
+        SocketName::Abstract(_) => None,
+    };
     let entries = std::fs::read_dir("/proc").map_err(|source| PeersError::Io {
         syscall: "readdir",
         path: "/proc".to_owned(),
@@ -297,8 +318,20 @@ pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, Pe
     pids.sort_unstable();
     let mut scan = Scan::default();
     for pid in pids {
-        let matches =
-            |local: &Option<SocketName>| local.as_ref().is_some_and(|l| wanted.contains(l));
+        // Many connections share one name: resolve each name once per process.
+        let mut resolved: Vec<(PathBuf, bool)> = Vec::new();
+        let matches = |local: &Option<SocketName>, proc_dir: BorrowedFd<'_>| match (local, file) {
+            (Some(SocketName::Path(l)), Some(f)) if l.is_absolute() => {
+                if let Some((_, same)) = resolved.iter().find(|(p, _)| p == l) {
+                    return *same;
+                }
+                let same = file_in_root(proc_dir, l) == Some(f);
+                resolved.push((l.clone(), same));
+                same
+            }
+            (Some(l), _) => wanted.contains(l),
+            (None, _) => false,
+        };
         let sockets = match scan_process(ident, pid, matches) {
             Ok(s) => s,
             Err(e @ PeersError::NotPermitted { .. }) => {
@@ -317,6 +350,30 @@ pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, Pe
         }
     }
     Ok(scan)
+}
+
+/// `(st_dev, st_ino)` of the socket file at absolute `path` as the process whose
+/// verified `/proc/<pid>` directory is `proc_dir` sees it: resolved inside its root,
+/// so its symlinks cannot point into ours.
+fn file_in_root(proc_dir: BorrowedFd<'_>, path: &std::path::Path) -> Option<(u64, u64)> {
+    let root = rustix::fs::openat(
+        proc_dir,
+        "root",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let rel = path.strip_prefix("/").ok()?;
+    let fd = rustix::fs::openat2(
+        &root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    (FileType::from_raw_mode(st.st_mode) == FileType::Socket).then_some((st.st_dev, st.st_ino))
 }
 
 /// A connected socket of a server process, already identified (the copy is closed).
@@ -366,7 +423,7 @@ struct ProcessSockets {
 fn scan_process(
     ident: &Identifier,
     raw_pid: u32,
-    keep: impl Fn(&Option<SocketName>) -> bool,
+    mut keep: impl FnMut(&Option<SocketName>, BorrowedFd<'_>) -> bool,
 ) -> Result<ProcessSockets, PeersError> {
     let pid = Pid::new(raw_pid);
     let pidfd_path = || format!("pidfd of {raw_pid}");
@@ -424,7 +481,7 @@ fn scan_process(
             Some(Inspected::Listening(Some(name))) => out.listening.push(name),
             Some(Inspected::Listening(None)) => {}
             Some(Inspected::Connected { local, remote }) => {
-                if !keep(&local) {
+                if !keep(&local, proc_dir.as_fd()) {
                     continue;
                 }
                 let found = Found {

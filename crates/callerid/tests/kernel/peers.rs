@@ -260,3 +260,41 @@ fn own_socketpair_and_abstract_socket() {
         .expect("still listed");
     assert!(acc.server.peer_closed);
 }
+
+/// The server role in a private mount namespace, where the fixture's directory is
+/// bind-mounted at `/mnt/srv`: it binds and names its socket `/mnt/srv/server.sock`.
+fn exe_cmd_private_mounts() -> Command {
+    use callerid_testkit::unix_server::{PATH_ENV, UPSTREAM_ENV};
+    let inner = exe_cmd();
+    let script = format!(
+        "d=$(dirname \"${PATH_ENV}\") && mount -t tmpfs callerid-peers /mnt && \
+         mkdir /mnt/srv && mount --bind \"$d\" /mnt/srv && \
+         {PATH_ENV}=/mnt/srv/server.sock {UPSTREAM_ENV}=/mnt/srv/upstream.sock exec \"$@\""
+    );
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    c
+}
+
+#[test]
+fn server_that_names_its_socket_differently() {
+    if need_root("server_that_names_its_socket_differently") {
+        return;
+    }
+    let cg = TestCgroup::new("peers-mnt").expect("cgroup");
+    let mut fx = Fixture::start(exe_cmd_private_mounts).expect("server");
+    let client = fx.connect_client(&cg, None).expect("client");
+    let ident = Identifier::new().expect("identifier");
+    let scan = peers_of_socket(&ident, &SocketName::Path(fx.path().to_owned())).expect("scan");
+    assert_eq!(scan.connections.len(), 1, "{:#?}", scan.connections);
+    let c = &scan.connections[0];
+    assert_eq!(c.server.pid.get(), fx.server_pid());
+    assert_eq!(
+        c.server.path,
+        Some(SocketName::Path("/mnt/srv/server.sock".into())),
+        "the server's own name for it"
+    );
+    assert_eq!(who(c).peer().pid.map(|p| p.get()), Some(client));
+}
