@@ -241,7 +241,7 @@ impl PeersError {
 /// [`PeersError::NoSuchProcess`]); a connection whose peer cannot be identified is
 /// listed with the identification error.
 pub fn peers_of_pid(ident: &Identifier, pid: u32) -> Result<Vec<Connection>, PeersError> {
-    let sockets = scan_process(ident, pid, |_, _| true)?;
+    let sockets = scan_process(ident, pid, &mut All)?;
     let listening: Vec<&SocketName> = sockets.listening.iter().collect();
     Ok(sockets
         .connected
@@ -288,25 +288,7 @@ pub fn peers_of_pid(ident: &Identifier, pid: u32) -> Result<Vec<Connection>, Pee
 /// Processes we may not inspect are reported in [`Scan::not_permitted`]; processes that
 /// exit during the scan are left out.
 pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, PeersError> {
-    let wanted = match name {
-        SocketName::Path(p) => {
-            let mut v = vec![SocketName::Path(p.clone())];
-            if let Ok(c) = std::fs::canonicalize(p)
-                && c != *p
-            {
-                v.push(SocketName::Path(c));
-            }
-            v
-        }
-        SocketName::Abstract(_) => vec![name.clone()],
-    };
-    let file = match name {
-        SocketName::Path(p) => rustix::fs::stat(p)
-            .ok()
-            .filter(|st| FileType::from_raw_mode(st.st_mode) == FileType::Socket)
-            .map(|st| (st.st_dev, st.st_ino)),
-        SocketName::Abstract(_) => None,
-    };
+    let mut select = ByName::new(name);
     let entries = std::fs::read_dir("/proc").map_err(|source| PeersError::Io {
         syscall: "readdir",
         path: "/proc".to_owned(),
@@ -318,21 +300,8 @@ pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, Pe
     pids.sort_unstable();
     let mut scan = Scan::default();
     for pid in pids {
-        // Many connections share one name: resolve each name once per process.
-        let mut resolved: Vec<(PathBuf, bool)> = Vec::new();
-        let matches = |local: &Option<SocketName>, proc_dir: BorrowedFd<'_>| match (local, file) {
-            (Some(SocketName::Path(l)), Some(f)) if l.is_absolute() => {
-                if let Some((_, same)) = resolved.iter().find(|(p, _)| p == l) {
-                    return *same;
-                }
-                let same = file_in_root(proc_dir, l) == Some(f);
-                resolved.push((l.clone(), same));
-                same
-            }
-            (Some(l), _) => wanted.contains(l),
-            (None, _) => false,
-        };
-        let sockets = match scan_process(ident, pid, matches) {
+        select.resolved.clear();
+        let sockets = match scan_process(ident, pid, &mut select) {
             Ok(s) => s,
             Err(e @ PeersError::NotPermitted { .. }) => {
                 scan.not_permitted.push(e);
@@ -350,6 +319,174 @@ pub fn peers_of_socket(ident: &Identifier, name: &SocketName) -> Result<Scan, Pe
         }
     }
     Ok(scan)
+}
+
+/// Which sockets of a process [`scan_process`] copies and identifies.
+trait Select {
+    /// Before copying: `false` when the socket is surely not wanted.
+    fn worth_copying(&mut self, inode: u64, proc_dir: BorrowedFd<'_>) -> bool;
+    /// After copying, for a connected socket: whether its own name is wanted.
+    fn wanted(&mut self, local: &Option<SocketName>, proc_dir: BorrowedFd<'_>) -> bool;
+}
+
+/// Every socket.
+struct All;
+
+impl Select for All {
+    fn worth_copying(&mut self, _: u64, _: BorrowedFd<'_>) -> bool {
+        true
+    }
+    fn wanted(&mut self, _: &Option<SocketName>, _: BorrowedFd<'_>) -> bool {
+        true
+    }
+}
+
+/// Sockets whose own name is the wanted socket (see [`peers_of_socket`]).
+struct ByName {
+    /// The name as given, and in canonical form.
+    names: Vec<SocketName>,
+    /// `(st_dev, st_ino)` of the socket file, when the name is a path to one here.
+    file: Option<(u64, u64)>,
+    /// Names of sockets of our network namespace by inode, from `/proc/net/unix`:
+    /// lets most sockets be passed over without copying them.
+    listed: std::collections::HashMap<u64, Listed>,
+    /// Per process: absolute names already resolved in its root, and the answer.
+    resolved: Vec<(PathBuf, bool)>,
+}
+
+impl ByName {
+    fn new(name: &SocketName) -> Self {
+        let mut names = vec![name.clone()];
+        let mut file = None;
+        if let SocketName::Path(p) = name {
+            if let Ok(c) = std::fs::canonicalize(p)
+                && c != *p
+            {
+                names.push(SocketName::Path(c));
+            }
+            file = rustix::fs::stat(p)
+                .ok()
+                .filter(|st| FileType::from_raw_mode(st.st_mode) == FileType::Socket)
+                .map(|st| (st.st_dev, st.st_ino));
+        }
+        // A listing we cannot read (or a name it cannot show on one line) only means
+        // every socket gets copied and checked.
+        let newline =
+            matches!(name, SocketName::Path(p) if p.as_os_str().as_bytes().contains(&b'\n'));
+        let listed = if newline {
+            Default::default()
+        } else {
+            std::fs::read("/proc/self/net/unix")
+                .map(|t| parse_net_unix(&t))
+                .unwrap_or_default()
+        };
+        Self {
+            names,
+            file,
+            listed,
+            resolved: Vec::new(),
+        }
+    }
+
+    fn name_matches(&mut self, local: &SocketName, proc_dir: BorrowedFd<'_>) -> bool {
+        match (local, self.file) {
+            (SocketName::Path(l), Some(f)) if l.is_absolute() => {
+                if let Some((_, same)) = self.resolved.iter().find(|(p, _)| p == l) {
+                    return *same;
+                }
+                let same = file_in_root(proc_dir, l) == Some(f);
+                self.resolved.push((l.clone(), same));
+                same
+            }
+            (l, _) => self.names.contains(l),
+        }
+    }
+}
+
+impl Select for ByName {
+    fn worth_copying(&mut self, inode: u64, proc_dir: BorrowedFd<'_>) -> bool {
+        match self.listed.get(&inode) {
+            // In another network namespace (or listed twice: see `parse_net_unix`).
+            None | Some(Listed::Unsure) => true,
+            // Accepted sockets always carry their listener's name.
+            Some(Listed::Unnamed) => false,
+            Some(Listed::Path(p)) => {
+                let p = SocketName::Path(p.clone());
+                self.name_matches(&p, proc_dir)
+            }
+        }
+    }
+
+    fn wanted(&mut self, local: &Option<SocketName>, proc_dir: BorrowedFd<'_>) -> bool {
+        local
+            .as_ref()
+            .is_some_and(|l| self.name_matches(l, proc_dir))
+    }
+}
+
+/// What `/proc/net/unix` says of a socket's own name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Listed {
+    /// No name.
+    Unnamed,
+    /// An absolute path.
+    Path(PathBuf),
+    /// An abstract name or a relative path (both may start with `@` there), or an
+    /// inode that appears on more than one line.
+    Unsure,
+}
+
+/// Socket names by inode from `/proc/net/unix` text. Lines that do not parse are
+/// skipped. A path may contain a newline and so forge a line; since the kernel's own
+/// line for an inode is always there, an inode seen twice is [`Listed::Unsure`], and a
+/// forged line can only make a socket be copied and checked, never passed over.
+fn parse_net_unix(text: &[u8]) -> std::collections::HashMap<u64, Listed> {
+    use std::collections::hash_map::Entry;
+    let mut out = std::collections::HashMap::new();
+    for line in text.split(|&b| b == b'\n').skip(1) {
+        let Some((inode, listed)) = parse_net_unix_line(line) else {
+            continue;
+        };
+        match out.entry(inode) {
+            Entry::Vacant(v) => {
+                v.insert(listed);
+            }
+            Entry::Occupied(mut o) => {
+                o.insert(Listed::Unsure);
+            }
+        }
+    }
+    out
+}
+
+/// `Num: RefCount Protocol Flags Type St Inode [Path]`, fields separated by spaces
+/// (the inode is padded), the path after a single space and to the end of the line.
+fn parse_net_unix_line(line: &[u8]) -> Option<(u64, Listed)> {
+    let mut rest = line;
+    let mut inode = None;
+    for i in 0..7 {
+        let start = rest.iter().position(|&b| b != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let field = &rest[..end];
+        rest = &rest[end..];
+        if i == 6 {
+            if field.is_empty() || !field.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            inode = std::str::from_utf8(field).ok()?.parse().ok();
+        }
+    }
+    let inode = inode?;
+    let listed = match rest {
+        [] => Listed::Unnamed,
+        [b' ', path @ ..] if path.first() == Some(&b'/') => {
+            Listed::Path(PathBuf::from(OsStr::from_bytes(path)))
+        }
+        [b' ', _, ..] => Listed::Unsure,
+        _ => return None,
+    };
+    Some((inode, listed))
 }
 
 /// `(st_dev, st_ino)` of the socket file at absolute `path` as the process whose
@@ -415,15 +552,16 @@ struct ProcessSockets {
     listening: Vec<SocketName>,
 }
 
-/// Copies each Unix stream/seqpacket socket of process `raw_pid` into ours, one at a
-/// time, and identifies the peer of each connected one whose own name `keep` accepts.
+/// Copies each Unix stream/seqpacket socket of process `raw_pid` that `select` finds
+/// worth copying into ours, one at a time, and identifies the peer of each connected
+/// one whose own name it wants.
 /// Each copy is closed before the next is made: a busy server's thousands of
 /// connections never need thousands of our descriptors, and no connection is held
 /// open by us for longer than its identification.
 fn scan_process(
     ident: &Identifier,
     raw_pid: u32,
-    mut keep: impl FnMut(&Option<SocketName>, BorrowedFd<'_>) -> bool,
+    select: &mut impl Select,
 ) -> Result<ProcessSockets, PeersError> {
     let pid = Pid::new(raw_pid);
     let pidfd_path = || format!("pidfd of {raw_pid}");
@@ -470,6 +608,9 @@ fn scan_process(
         listening: Vec::new(),
     };
     for (fd, inode) in links {
+        if !select.worth_copying(inode, proc_dir.as_fd()) {
+            continue;
+        }
         let sock = match rustix::process::pidfd_getfd(&pidfd, fd, PidfdGetfdFlags::empty()) {
             Ok(s) => s,
             // Closed since we listed it.
@@ -481,7 +622,7 @@ fn scan_process(
             Some(Inspected::Listening(Some(name))) => out.listening.push(name),
             Some(Inspected::Listening(None)) => {}
             Some(Inspected::Connected { local, remote }) => {
-                if !keep(&local, proc_dir.as_fd()) {
+                if !select.wanted(&local, proc_dir.as_fd()) {
                     continue;
                 }
                 let found = Found {
@@ -645,7 +786,43 @@ mod tests {
         assert!(inspect(r_ino, &r).is_none());
     }
 
+    #[test]
+    fn net_unix_lines() {
+        let text = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
+0000000000000000: 00000002 00000000 00010000 0001 01 12345 /run/x.sock\n\
+0000000000000000: 00000003 00000000 00000000 0001 03   678\n\
+0000000000000000: 00000002 00000000 00010000 0005 01 9001 @abstract\n\
+0000000000000000: 00000002 00000000 00000000 0001 03 4242 /tmp/a b\n\
+garbage\n";
+        let m = parse_net_unix(text);
+        assert_eq!(m.get(&12345), Some(&Listed::Path("/run/x.sock".into())));
+        assert_eq!(m.get(&678), Some(&Listed::Unnamed));
+        assert_eq!(m.get(&9001), Some(&Listed::Unsure));
+        assert_eq!(m.get(&4242), Some(&Listed::Path("/tmp/a b".into())));
+        assert_eq!(m.len(), 4);
+        // A path with a newline forging a second line for inode 678.
+        let forged = b"header\n\
+0000000000000000: 00000002 00000000 00000000 0001 03 555 /tmp/x\n\
+0000000000000000: 00000002 00000000 00000000 0001 03 678 /run/wanted.sock\n\
+0000000000000000: 00000003 00000000 00000000 0001 03   678\n";
+        assert_eq!(parse_net_unix(forged).get(&678), Some(&Listed::Unsure));
+    }
+
     proptest! {
+        #[test]
+        fn net_unix_never_panics(b: Vec<u8>) {
+            let _ = parse_net_unix(&b);
+        }
+
+        #[test]
+        fn net_unix_line_round_trip(inode: u64, path in "/[a-z0-9 ./]{0,40}") {
+            let line = format!("0000000000000000: 00000002 00000000 00000000 0001 03 {inode:5} {path}");
+            prop_assert_eq!(
+                parse_net_unix_line(line.as_bytes()),
+                Some((inode, Listed::Path(PathBuf::from(&path))))
+            );
+        }
+
         #[test]
         fn socket_link_round_trip(n: u64) {
             prop_assert_eq!(parse_socket_link(format!("socket:[{n}]").as_bytes()), Some(n));

@@ -206,22 +206,26 @@ fn own_socketpair_and_abstract_socket() {
     let (x, _y) = std::os::unix::net::UnixStream::pair().expect("pair");
     let name = format!("callerid-peers-test-{}", std::process::id());
     let addr = rustix::net::SocketAddrUnix::new_abstract_name(name.as_bytes()).expect("name");
-    let l = rustix::net::socket(
+    let l = rustix::net::socket_with(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
         None,
     )
     .expect("socket");
     rustix::net::bind(&l, &addr).expect("bind");
     rustix::net::listen(&l, 8).expect("listen");
-    let c = rustix::net::socket(
+    let c = rustix::net::socket_with(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
         None,
     )
     .expect("socket");
     rustix::net::connect(&c, &addr).expect("connect");
-    let accepted = rustix::net::accept(&l).expect("accept");
+    // CLOEXEC everywhere: children that other tests spawn meanwhile must not inherit
+    // (and so hold open) these connections.
+    let accepted = rustix::net::accept_with(&l, rustix::net::SocketFlags::CLOEXEC).expect("accept");
 
     let conns = peers_of_pid(&ident, std::process::id()).expect("own process");
     use std::os::fd::AsRawFd;
@@ -252,16 +256,28 @@ fn own_socketpair_and_abstract_socket() {
     assert_eq!(mine[0].server.fd, accepted.as_raw_fd());
 
     // The peer has closed its end: still listed (the server has not closed), flagged.
+    // Another test's host-wide scan may hold a copy of `c` for a moment (it is in this
+    // process), keeping the connection open until it lets go: wait for that.
     drop(c);
-    let conns = peers_of_pid(&ident, std::process::id()).expect("own process");
-    let acc = conns
-        .iter()
-        .find(|x| x.server.fd == accepted.as_raw_fd())
-        .expect("still listed");
-    assert!(acc.server.peer_closed);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let conns = peers_of_pid(&ident, std::process::id()).expect("own process");
+        let acc = conns
+            .iter()
+            .find(|x| x.server.fd == accepted.as_raw_fd())
+            .expect("still listed");
+        if acc.server.peer_closed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "peer never seen closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
-/// The server role in a private mount namespace, where the fixture's directory is
+/// The server role in private mount and network namespaces, where the fixture's directory is
 /// bind-mounted at `/mnt/srv`: it binds and names its socket `/mnt/srv/server.sock`.
 fn exe_cmd_private_mounts() -> Command {
     use callerid_testkit::unix_server::{PATH_ENV, UPSTREAM_ENV};
@@ -272,7 +288,9 @@ fn exe_cmd_private_mounts() -> Command {
          {PATH_ENV}=/mnt/srv/server.sock {UPSTREAM_ENV}=/mnt/srv/upstream.sock exec \"$@\""
     );
     let mut c = Command::new("unshare");
-    c.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+    // -n as well: its sockets (and its clients') are then not in our /proc/net/unix, so
+    // they are copied and checked rather than passed over by name.
+    c.args(["-m", "-n", "--propagation", "private", "sh", "-c", &script, "sh"])
         .arg(inner.get_program())
         .args(inner.get_args());
     c
@@ -297,4 +315,70 @@ fn server_that_names_its_socket_differently() {
         "the server's own name for it"
     );
     assert_eq!(who(c).peer().pid.map(|p| p.get()), Some(client));
+}
+
+/// Kills and reaps a helper process on drop.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A server in another mount namespace that bound the *same spelling* of a path, but
+/// a different file (a tmpfs hides ours there), is not listed under our socket.
+#[test]
+fn same_path_spelling_in_another_mount_namespace_is_another_socket() {
+    use callerid_testkit::unix_server::{PATH_ENV, ROLE_ENV, wait_for};
+    use std::io::BufReader;
+    if need_root("same_path_spelling_in_another_mount_namespace_is_another_socket") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("s.sock");
+    // Ours: a listener and one connection to it, both in this process.
+    let ours = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let _client = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+    let (accepted, _) = ours.accept().expect("accept");
+
+    // Theirs: the same path, inside a tmpfs over our directory in a private mount
+    // namespace, with a client that joined that namespace.
+    let inner = exe_cmd();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs callerid-peers "$0" && exec "$@""#)
+        .arg(dir.path())
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env(ROLE_ENV, "server")
+        .env(PATH_ENV, &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let mut server = Reap(cmd.spawn().expect("spawn shadow server"));
+    let mut server_out = BufReader::new(server.0.stdout.take().expect("stdout"));
+    assert!(wait_for(&mut server_out, "listening"));
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", &server.0.id().to_string(), "-m", "--"])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env(ROLE_ENV, "hold")
+        .env(PATH_ENV, &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let _their_client = Reap(cmd.spawn().expect("spawn shadow client"));
+    assert!(wait_for(&mut server_out, "accepted"));
+
+    let ident = Identifier::new().expect("identifier");
+    let scan = peers_of_socket(&ident, &SocketName::Path(path.clone())).expect("scan");
+    assert_eq!(scan.connections.len(), 1, "{:#?}", scan.connections);
+    let c = &scan.connections[0];
+    assert_eq!(c.server.pid.get(), std::process::id());
+    use std::os::fd::AsRawFd;
+    assert_eq!(c.server.fd, accepted.as_raw_fd());
+    // Their connection is there all the same, under their pid.
+    let theirs = peers_of_pid(&ident, server.0.id()).expect("by pid");
+    assert_eq!(theirs.len(), 1, "{theirs:#?}");
+    assert_eq!(theirs[0].server.path, Some(SocketName::Path(path)));
 }
