@@ -290,9 +290,18 @@ fn exe_cmd_private_mounts() -> Command {
     let mut c = Command::new("unshare");
     // -n as well: its sockets (and its clients') are then not in our /proc/net/unix, so
     // they are copied and checked rather than passed over by name.
-    c.args(["-m", "-n", "--propagation", "private", "sh", "-c", &script, "sh"])
-        .arg(inner.get_program())
-        .args(inner.get_args());
+    c.args([
+        "-m",
+        "-n",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+    ])
+    .arg(inner.get_program())
+    .args(inner.get_args());
     c
 }
 
