@@ -35,9 +35,14 @@
 //! controllers). Both are meaningless for `AF_UNIX`; the socket's cgroup v2 pointer,
 //! which connect-time cgroup capture reads, is not touched.
 //!
-//! # Names
+//! # Names and namespaces
 //! A socket bound with a relative path reports that relative path from `getsockname`;
 //! such a socket matches [`SocketName::Path`] only when given the same spelling.
+//! Paths are per mount namespace, so [`peers_of_socket`] compares socket *files*
+//! where it can (see there). An accepted socket belongs to its **client's** network
+//! namespace, not its server's: `/proc/net/unix`, `ss -x` and `sock_diag` in the
+//! server's namespace do not show it. `/proc/self/net/unix` serves here only to pass
+//! over sockets without copying them; a socket it does not show is copied and checked.
 
 use crate::error::Error;
 use crate::identifier::Identifier;
@@ -56,6 +61,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// Which side of a connection the server-side descriptor is.
+///
+/// The kernel records no such thing; it is read from the names. An accepted socket
+/// carries its listener's name and the client's (usually none); a connected one has no
+/// name of its own (unless it bound one) and the listener's as its peer's. When both
+/// ends are named, the socket counts as accepted only if the process listens on its
+/// name — so a connection handed over from another process (`SCM_RIGHTS`, systemd
+/// `Accept=yes`) whose client bound a name reads as `Connected`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
