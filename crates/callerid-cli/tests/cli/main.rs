@@ -3,4 +3,5 @@
 
 mod check_explain;
 mod classify;
+mod peers;
 mod whois_doctor;
