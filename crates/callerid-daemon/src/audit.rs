@@ -38,6 +38,7 @@ pub(crate) struct Audit {
     tx: Option<SyncSender<AuditEvent>>,
     dropped: Counter,
     reopen: Arc<AtomicBool>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Audit {
@@ -47,6 +48,7 @@ impl Audit {
             tx: None,
             dropped,
             reopen: Arc::new(AtomicBool::new(false)),
+            closed: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -61,9 +63,11 @@ impl Audit {
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
         let reopen = Arc::new(AtomicBool::new(false));
         let flag = reopen.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let closed2 = closed.clone();
         let handle = std::thread::Builder::new()
             .name("callerid-audit".into())
-            .spawn(move || writer(rx, out, sink, flag))
+            .spawn(move || writer(rx, out, sink, flag, closed2))
             .map_err(|source| crate::Error::Io {
                 what: "spawn audit writer thread",
                 source,
@@ -73,6 +77,7 @@ impl Audit {
                 tx: Some(tx),
                 dropped,
                 reopen,
+                closed,
             },
             handle,
         ))
@@ -94,9 +99,10 @@ impl Audit {
         self.reopen.store(true, Ordering::Relaxed);
     }
 
-    /// Closes the queue; the writer drains what is queued and exits.
-    pub(crate) fn close(&mut self) {
-        self.tx = None;
+    /// Ends the log: the writer writes what is queued and exits, even while other
+    /// clones of the sender are still alive.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 }
 
@@ -123,10 +129,21 @@ fn writer(
     out: Box<dyn Write + Send>,
     sink: AuditSink,
     reopen: Arc<AtomicBool>,
+    closed: Arc<AtomicBool>,
 ) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = Vec::with_capacity(2048);
-    while let Ok(ev) = rx.recv() {
+    loop {
+        let ev = match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(ev) => ev,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !closed.load(Ordering::Acquire) => {
+                continue;
+            }
+            Err(_) => match rx.try_recv() {
+                Ok(ev) => ev,
+                Err(_) => break,
+            },
+        };
         let mut next = Some(ev);
         // Write everything queued, then flush once: one syscall per burst.
         while let Some(ev) = next {

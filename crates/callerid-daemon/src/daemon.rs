@@ -446,12 +446,8 @@ impl Daemon {
         if let Some(s) = signals {
             s.abort();
         }
-        // Closing the audit queue lets the writer drain what is queued and exit.
-        let mut audit = self.shared.audit.clone();
-        audit.close();
-        drop(audit);
-        let shared = self.shared;
-        drop(shared);
+        // The writer drains what is queued and exits.
+        self.shared.audit.close();
         if let Some(t) = self.audit_thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
