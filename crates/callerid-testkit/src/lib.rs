@@ -98,7 +98,11 @@ impl TestCgroup {
                 Ok(()) => owned.push(path.clone()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    let me = Self { mount, path: path.clone(), owned };
+                    let me = Self {
+                        mount,
+                        path: path.clone(),
+                        owned,
+                    };
                     drop(me);
                     return Err(e);
                 }
@@ -158,5 +162,182 @@ fn evacuate(mount: &Path, dir: &Path) {
         for pid in procs.lines() {
             let _ = fs::write(mount.join("cgroup.procs"), pid);
         }
+    }
+}
+
+/// A real container runtime for end-to-end tests: podman with runc and a busybox image
+/// imported from Debian's `busybox-static` (DESIGN.md §6).
+pub mod podman {
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    /// The image every test uses.
+    pub const IMAGE: &str = "localhost/callerid-busybox:v1";
+
+    /// Why podman cannot be used here, if it cannot.
+    pub fn unavailable() -> Option<String> {
+        if !super::is_root() {
+            return Some("podman tests need root".into());
+        }
+        for tool in ["podman", "runc"] {
+            let ok = Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                return Some(format!(
+                    "`{tool}` is not installed (apt-get install podman runc)"
+                ));
+            }
+        }
+        if !Path::new("/bin/busybox").exists() {
+            return Some("/bin/busybox missing (apt-get install busybox-static)".into());
+        }
+        None
+    }
+
+    /// Imports the busybox image once per process (and reuses one already imported).
+    ///
+    /// The rootfs has `/bin/busybox` with applet links, and `lib`/`lib64` links into
+    /// `/usr` so that a read-only bind mount of the host's `/usr` (merged-/usr Debian)
+    /// lets dynamically linked host binaries — ours — run inside.
+    pub fn image() -> io::Result<&'static str> {
+        static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+        DONE.get_or_init(|| build_image().map_err(|e| e.to_string()))
+            .as_ref()
+            .map(|()| IMAGE)
+            .map_err(|e| io::Error::other(e.clone()))
+    }
+
+    fn build_image() -> io::Result<()> {
+        let exists = Command::new("podman")
+            .args(["image", "exists", IMAGE])
+            .status()?;
+        if exists.success() {
+            return Ok(());
+        }
+        let root = tempdir("callerid-busybox-root")?;
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin)?;
+        std::fs::copy("/bin/busybox", bin.join("busybox"))?;
+        for applet in ["sh", "ls", "cat", "sleep", "echo", "id", "true", "nc"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet))?;
+        }
+        std::os::unix::fs::symlink("usr/lib", root.join("lib"))?;
+        std::os::unix::fs::symlink("usr/lib64", root.join("lib64"))?;
+        for dir in ["usr", "x", "tmp", "proc", "sys", "dev", "etc"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .args(["-cf", "-", "."])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let out = Command::new("podman")
+            .args(["import", "-", IMAGE])
+            .stdin(tar.stdout.ok_or_else(|| io::Error::other("tar stdout"))?)
+            .output()?;
+        let _ = std::fs::remove_dir_all(&root);
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "podman import failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(())
+    }
+
+    fn tempdir(prefix: &str) -> io::Result<PathBuf> {
+        let dir = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            super::SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// A `podman run` command line with the flags this machine needs (runc: crun
+    /// refuses hybrid cgroups; explicit ulimits: the sandbox lacks CAP_SYS_RESOURCE),
+    /// the host's `/usr` mounted read-only, and `--cidfile` so the test learns the id.
+    #[derive(Debug)]
+    pub struct Run {
+        cmd: Command,
+        cidfile: PathBuf,
+    }
+
+    impl Run {
+        /// Starts building `podman run` of [`IMAGE`] (call [`image`] first).
+        pub fn new() -> io::Result<Self> {
+            let cidfile = tempdir("callerid-cid")?.join("cid");
+            let mut cmd = Command::new("podman");
+            cmd.args(["--runtime", "runc", "run", "--rm", "--network=none"])
+                .args([
+                    "--ulimit",
+                    "nofile=1024:1024",
+                    "--ulimit",
+                    "nproc=1024:1024",
+                ])
+                .args(["-v", "/usr:/usr:ro"])
+                .arg("--cidfile")
+                .arg(&cidfile);
+            Ok(Self { cmd, cidfile })
+        }
+
+        /// Bind-mounts a host directory (read-write).
+        pub fn volume(mut self, host: &Path, inside: &str) -> Self {
+            self.cmd
+                .arg("-v")
+                .arg(format!("{}:{inside}", host.display()));
+            self
+        }
+
+        /// Runs the container in a user namespace mapping 0..65536 to `base..`.
+        pub fn userns(mut self, base: u32) -> Self {
+            let map = format!("0:{base}:65536");
+            self.cmd.args(["--uidmap", &map, "--gidmap", &map]);
+            self
+        }
+
+        /// Adds raw `podman run` arguments.
+        pub fn args<I, S>(mut self, args: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<std::ffi::OsStr>,
+        {
+            self.cmd.args(args);
+            self
+        }
+
+        /// Finishes with the image and the command to run inside; returns the command
+        /// (to spawn or run) and the path of the file podman writes the full id into.
+        pub fn command<I, S>(mut self, argv: I) -> (Command, PathBuf)
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<std::ffi::OsStr>,
+        {
+            self.cmd.arg(IMAGE).args(argv);
+            (self.cmd, self.cidfile)
+        }
+    }
+
+    /// Reads the 64-hex id podman wrote to a `--cidfile`, waiting up to ~10 s for it.
+    pub fn read_cid(cidfile: &Path) -> io::Result<String> {
+        for _ in 0..500 {
+            if let Ok(s) = std::fs::read_to_string(cidfile) {
+                let s = s.trim();
+                if s.len() == 64 {
+                    return Ok(s.to_owned());
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "podman wrote no container id",
+        ))
     }
 }

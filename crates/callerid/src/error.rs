@@ -96,3 +96,57 @@ pub enum Error {
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Sorts a kernel error into the variant a caller can act on: `ESRCH` → peer gone,
+    /// `EPERM`/`EACCES` → not permitted, `ENOTTY`/`ENOSYS`/`ENOPROTOOPT`/`EOPNOTSUPP` →
+    /// unsupported, `EREMOTE` → foreign pid namespace, anything else → I/O.
+    pub(crate) fn from_io(syscall: &'static str, source: io::Error) -> Self {
+        match source.raw_os_error() {
+            Some(libc::ESRCH) => Self::PeerGone { syscall, source },
+            Some(libc::EPERM | libc::EACCES) => Self::NotPermitted { syscall, source },
+            Some(libc::ENOTTY | libc::ENOSYS | libc::ENOPROTOOPT | libc::EOPNOTSUPP) => {
+                Self::Unsupported { syscall, source }
+            }
+            Some(libc::EREMOTE) => Self::ForeignPidNamespace { syscall, source },
+            _ => Self::Io {
+                syscall,
+                path: None,
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn from_rustix(syscall: &'static str, e: rustix::io::Errno) -> Self {
+        Self::from_io(syscall, io::Error::from_raw_os_error(e.raw_os_error()))
+    }
+}
+
+/// `EACCES: Permission denied` style text for warnings and the feature report.
+pub(crate) fn errno_text(e: &io::Error) -> String {
+    let Some(n) = e.raw_os_error() else {
+        return e.to_string();
+    };
+    let name = match n {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EBADF => "EBADF",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::ENOTTY => "ENOTTY",
+        libc::ERANGE => "ERANGE",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENODATA => "ENODATA",
+        libc::EREMOTE => "EREMOTE",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ESTALE => "ESTALE",
+        libc::ENOTCONN => "ENOTCONN",
+        _ => return e.to_string(),
+    };
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    format!("{name}: {text}")
+}

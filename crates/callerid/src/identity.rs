@@ -309,7 +309,70 @@ pub struct Warning {
     /// The part concerned.
     pub part: Part,
     /// Stable machine-readable code, e.g. `peer_exited`, `foreign_pid_namespace`.
-    pub code: String,
+    pub code: WarningCode,
     /// Human-readable explanation, with the syscall and errno where there was one.
     pub message: String,
+}
+
+/// Stable machine-readable reason of a [`Warning`] (`snake_case` in JSON).
+///
+/// A missing LSM label is not a warning: most hosts label no sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WarningCode {
+    /// The peer process exited (zombie or reaped) before everything could be read:
+    /// current facts about it are missing, connect-time and exit-time ones remain.
+    PeerExited,
+    /// The peer is outside our pid namespace (hierarchy): no pid, and no current facts
+    /// that need one.
+    ForeignPidNamespace,
+    /// The kernel refused for lack of privilege (e.g. ptrace access, CAP_DAC_READ_SEARCH).
+    NotPermitted,
+    /// The cgroup was removed, so its path is unknown.
+    CgroupRemoved,
+    /// The cgroup id could not be turned into a path by any available route.
+    CgroupUnresolved,
+    /// A kernel feature is unavailable or disabled and a weaker route was taken.
+    FeatureFallback,
+    /// The pidfd was opened by pid number after `connect()` (no `SO_PEERPIDFD`): the
+    /// pid may have been reused by another process in between.
+    PidReusePossible,
+    /// `/proc` is not usable for the peer (not mounted, or not of our pid namespace).
+    ProcUnavailable,
+    /// The peer's uid/gid has no mapping in its own user namespace.
+    UnmappedId,
+    /// The connect-time cgroup source failed for this socket.
+    ConnectCgroupUnavailable,
+    /// Kernel text that did not parse (a bug or a kernel we do not know).
+    UnexpectedKernelAnswer,
+    /// A code from a newer version of callerid.
+    #[serde(other)]
+    Other,
+}
+
+impl WarningCode {
+    /// The `snake_case` name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PeerExited => "peer_exited",
+            Self::ForeignPidNamespace => "foreign_pid_namespace",
+            Self::NotPermitted => "not_permitted",
+            Self::CgroupRemoved => "cgroup_removed",
+            Self::CgroupUnresolved => "cgroup_unresolved",
+            Self::FeatureFallback => "feature_fallback",
+            Self::PidReusePossible => "pid_reuse_possible",
+            Self::ProcUnavailable => "proc_unavailable",
+            Self::UnmappedId => "unmapped_id",
+            Self::ConnectCgroupUnavailable => "connect_cgroup_unavailable",
+            Self::UnexpectedKernelAnswer => "unexpected_kernel_answer",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for WarningCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `callerid` binary, one module per subcommand family.
+#![allow(clippy::unwrap_used)]
+
+mod check_explain;
+mod classify;

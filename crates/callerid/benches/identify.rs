@@ -1,0 +1,89 @@
+//! Cost of `identify()` per connection (warm caches) against bare connect + accept +
+//! `SO_PEERCRED`, measured in the same run.
+//!
+//! `cargo bench -p callerid --bench identify`
+
+use callerid::{Identifier, Parts};
+use divan::Bencher;
+use std::os::unix::net::{UnixListener, UnixStream};
+
+fn main() {
+    divan::main();
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    listener: UnixListener,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bench.sock");
+    let listener = UnixListener::bind(&path).expect("bind");
+    Setup {
+        _dir: dir,
+        path,
+        listener,
+    }
+}
+
+/// Baseline: socket + connect + accept + `SO_PEERCRED` + close both ends.
+#[divan::bench]
+fn connect_accept_peercred(b: Bencher) {
+    let s = setup();
+    b.bench_local(|| {
+        let c = UnixStream::connect(&s.path).expect("connect");
+        let (a, _) = s.listener.accept().expect("accept");
+        let cred = rustix::net::sockopt::socket_peercred(&a).expect("peercred");
+        divan::black_box((cred, c));
+    });
+}
+
+fn connect_accept_identify(b: Bencher, parts: Parts) {
+    let s = setup();
+    let ident = Identifier::builder()
+        .parts(parts)
+        .build()
+        .expect("identifier");
+    // Warm the caches (cgroup path and workload, user namespace maps).
+    let (x, _y) = UnixStream::pair().expect("pair");
+    ident.identify(&x).expect("identify");
+    b.bench_local(|| {
+        let c = UnixStream::connect(&s.path).expect("connect");
+        let (a, _) = s.listener.accept().expect("accept");
+        let who = ident.identify(&a).expect("identify");
+        divan::black_box((who, c));
+    });
+}
+
+/// connect + accept + `identify()` collecting every part.
+#[divan::bench]
+fn connect_accept_identify_all(b: Bencher) {
+    connect_accept_identify(b, Parts::ALL);
+}
+
+/// connect + accept + `identify()` with kernel-only parts (no `/proc` read when warm).
+#[divan::bench]
+fn connect_accept_identify_kernel_only(b: Bencher) {
+    connect_accept_identify(b, Parts::KERNEL_ONLY);
+}
+
+/// `identify()` alone on an established connection, every part.
+#[divan::bench]
+fn identify_only_all(b: Bencher) {
+    let ident = Identifier::new().expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
+
+/// `identify()` alone, kernel-only parts.
+#[divan::bench]
+fn identify_only_kernel_only(b: Bencher) {
+    let ident = Identifier::builder()
+        .parts(Parts::KERNEL_ONLY)
+        .build()
+        .expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
