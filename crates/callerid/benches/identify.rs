@@ -29,7 +29,7 @@ fn setup() -> Setup {
 }
 
 /// Baseline: socket + connect + accept + `SO_PEERCRED` + close both ends.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn connect_accept_peercred(b: Bencher) {
     let s = setup();
     b.bench_local(|| {
@@ -58,19 +58,19 @@ fn connect_accept_identify(b: Bencher, parts: Parts) {
 }
 
 /// connect + accept + `identify()` collecting every part.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn connect_accept_identify_all(b: Bencher) {
     connect_accept_identify(b, Parts::ALL);
 }
 
 /// connect + accept + `identify()` with kernel-only parts (no `/proc` read when warm).
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn connect_accept_identify_kernel_only(b: Bencher) {
     connect_accept_identify(b, Parts::KERNEL_ONLY);
 }
 
 /// `identify()` alone on an established connection, every part.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn identify_only_all(b: Bencher) {
     let ident = Identifier::new().expect("identifier");
     let (x, _y) = UnixStream::pair().expect("pair");
@@ -78,10 +78,60 @@ fn identify_only_all(b: Bencher) {
 }
 
 /// `identify()` alone, kernel-only parts.
-#[divan::bench]
+#[divan::bench(sample_count = 1000)]
 fn identify_only_kernel_only(b: Bencher) {
     let ident = Identifier::builder()
         .parts(Parts::KERNEL_ONLY)
+        .build()
+        .expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
+
+/// `identify()` alone: every part but `comm`/`exe` (namespaces through pidfd ioctls).
+#[divan::bench(sample_count = 1000)]
+fn identify_only_namespaces_no_proc(b: Bencher) {
+    let parts = Parts {
+        comm: false,
+        exe: false,
+        ..Parts::ALL
+    };
+    let ident = Identifier::builder()
+        .parts(parts)
+        .build()
+        .expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
+
+/// `identify()` alone: kernel parts plus `comm` and `exe` (verified `/proc` reads).
+#[divan::bench(sample_count = 1000)]
+fn identify_only_comm_exe(b: Bencher) {
+    let parts = Parts {
+        namespaces: false,
+        user_namespace: false,
+        ..Parts::ALL
+    };
+    let ident = Identifier::builder()
+        .parts(parts)
+        .build()
+        .expect("identifier");
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
+
+/// Same as `identify_only_namespaces_no_proc`, namespaces through verified readlinks of
+/// `/proc/<pid>/ns/*` instead of the pidfd ioctls.
+#[divan::bench(sample_count = 1000)]
+fn identify_only_namespaces_readlink(b: Bencher) {
+    let parts = Parts {
+        comm: false,
+        exe: false,
+        ..Parts::ALL
+    };
+    let ident = Identifier::builder()
+        .parts(parts)
+        .disable(callerid::Feature::PidfdNamespaceIoctls)
         .build()
         .expect("identifier");
     let (x, _y) = UnixStream::pair().expect("pair");

@@ -42,6 +42,12 @@ impl<K: Hash + Eq + Copy, V: Clone> GenCache<K, V> {
         }
     }
 
+    /// Looks `key` up in the current generation only (no promotion, so a shared
+    /// reference will do: the hot path of a warm cache takes only a read lock).
+    pub(crate) fn peek(&self, key: &K) -> Option<V> {
+        self.current.get(key).cloned()
+    }
+
     /// Looks `key` up, promoting it if it was in the older generation.
     pub(crate) fn get(&mut self, key: &K) -> Option<V> {
         if let Some(v) = self.current.get(key) {

@@ -21,7 +21,7 @@ use crate::userns::{is_identity_map, parse_id_map, to_inside};
 use crate::workload::Workload;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Which optional parts of the [`Identity`] to collect.
 ///
@@ -168,7 +168,7 @@ impl IdentifierBuilder {
             pidfs: features.pidfs.in_use(),
             procfs: features.procfs.in_use(),
             cgroup2: probed.cgroup2,
-            cgroups: Mutex::new(GenCache::new(self.cgroup_cache)),
+            cgroups: RwLock::new(GenCache::new(self.cgroup_cache)),
             userns: Mutex::new(GenCache::new(self.userns_cache)),
             source: self.source,
             features,
@@ -194,6 +194,13 @@ struct UsernsEntry {
 /// and owns bounded caches (cgroup id → path and workload; user namespace → id maps).
 /// `Send + Sync`: share one per process behind an `Arc`.
 ///
+/// **Drift.** With a [`ConnectCgroupSource`] that knows the socket, `cgroup` is the
+/// connect-time one and [`Identity::drift`] compares it with the cgroup now (or at
+/// exit), and the connect-time euid/egid with the current ones. `exe` is never
+/// reported as drift: the kernel records no connect-time executable and exposes no
+/// exec counter, and an exe remembered "at first sight" may predate or postdate this
+/// `connect()`, so a difference would not soundly mean "changed since connect".
+///
 /// ```no_run
 /// use std::os::unix::net::UnixListener;
 /// let ident = callerid::Identifier::new()?;
@@ -213,11 +220,17 @@ pub struct Identifier {
     pidfs: bool,
     procfs: bool,
     cgroup2: Option<Cgroup2>,
-    cgroups: Mutex<GenCache<u64, Arc<CgroupEntry>>>,
+    cgroups: RwLock<GenCache<u64, Arc<CgroupEntry>>>,
     userns: Mutex<GenCache<u64, Arc<UsernsEntry>>>,
     source: Option<Arc<dyn ConnectCgroupSource>>,
     features: Features,
 }
+
+// One identifier is shared by every thread of a server.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Identifier>();
+};
 
 /// How the record's `peer` part is obtained.
 enum PeerFrom {
@@ -452,8 +465,19 @@ impl Identifier {
         }
     }
 
-    fn lock_cgroups(&self) -> std::sync::MutexGuard<'_, GenCache<u64, Arc<CgroupEntry>>> {
-        self.cgroups.lock().unwrap_or_else(PoisonError::into_inner)
+    fn cgroup_cache_write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, GenCache<u64, Arc<CgroupEntry>>> {
+        self.cgroups.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cgroup_cache_lookup(&self, id: u64) -> Option<Arc<CgroupEntry>> {
+        let hit = self
+            .cgroups
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .peek(&id);
+        hit.or_else(|| self.cgroup_cache_write().get(&id))
     }
 
     /// Liveness check used to verify a `/proc/<pid>` dirfd after opening it.
@@ -927,7 +951,7 @@ impl Identifier {
         now: &mut Now,
         w: &mut Warnings,
     ) -> Arc<CgroupEntry> {
-        if let Some(e) = self.lock_cgroups().get(&id) {
+        if let Some(e) = self.cgroup_cache_lookup(id) {
             return e;
         }
         let mut cacheable = true;
@@ -969,7 +993,7 @@ impl Identifier {
             .map(|p| crate::workload::classify(p).into_owned());
         let entry = Arc::new(CgroupEntry { path, workload });
         if cacheable {
-            self.lock_cgroups().insert(id, Arc::clone(&entry));
+            self.cgroup_cache_write().insert(id, Arc::clone(&entry));
         }
         entry
     }
@@ -1037,7 +1061,12 @@ impl Identifier {
             let benign =
                 k == NsKind::Time && matches!(errno(&e), Some(libc::ENOENT | libc::EOPNOTSUPP));
             if !benign {
-                w.io(Part::Namespaces, k.proc_name(), &e);
+                let what = if self.ns_ioctls {
+                    k.ioctl_name()
+                } else {
+                    k.proc_name()
+                };
+                w.io(Part::Namespaces, what, &e);
             }
         }
         any.then_some(prov)
@@ -1125,7 +1154,17 @@ impl Identifier {
 
     /// Same as [`Identifier::identify`], for async code: identification does only
     /// short syscalls and procfs reads, so it runs inline without blocking the
-    /// executor for long.
+    /// executor for long. (`tokio::net::UnixStream` is `AsFd`, so calling
+    /// [`Identifier::identify`] directly works just as well.)
+    ///
+    /// ```no_run
+    /// # async fn serve(ident: &callerid::Identifier) -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::UnixListener::bind("/run/example.sock")?;
+    /// let (stream, _) = listener.accept().await?;
+    /// let who = ident.identify_async(&stream).await?;
+    /// println!("uid {}", who.peer().uid);
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "tokio")]
     pub async fn identify_async(&self, stream: &tokio::net::UnixStream) -> Result<Identity> {
         self.identify(stream)

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 /// Arguments of `callerid whois`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Exit status: 0 identified, 1 no such process, 2 any other error.")]
 pub(crate) struct Args {
     /// The process to identify.
     #[arg(long)]

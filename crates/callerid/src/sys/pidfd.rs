@@ -160,6 +160,20 @@ impl NsKind {
         }
     }
 
+    /// Name of the pidfd ioctl, for messages.
+    pub(crate) const fn ioctl_name(self) -> &'static str {
+        match self {
+            NsKind::User => "ioctl(PIDFD_GET_USER_NAMESPACE)",
+            NsKind::Pid => "ioctl(PIDFD_GET_PID_NAMESPACE)",
+            NsKind::Net => "ioctl(PIDFD_GET_NET_NAMESPACE)",
+            NsKind::Mnt => "ioctl(PIDFD_GET_MNT_NAMESPACE)",
+            NsKind::Cgroup => "ioctl(PIDFD_GET_CGROUP_NAMESPACE)",
+            NsKind::Ipc => "ioctl(PIDFD_GET_IPC_NAMESPACE)",
+            NsKind::Uts => "ioctl(PIDFD_GET_UTS_NAMESPACE)",
+            NsKind::Time => "ioctl(PIDFD_GET_TIME_NAMESPACE)",
+        }
+    }
+
     const fn ioctl_nr(self) -> u8 {
         match self {
             NsKind::User => PIDFD_GET_USER_NAMESPACE_NR,

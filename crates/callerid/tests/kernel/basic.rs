@@ -155,3 +155,33 @@ fn parts_not_collected_are_null() {
     let pr = who.process().expect("process");
     assert!(pr.comm.is_none() && pr.exe.is_none() && pr.euid.is_some());
 }
+
+#[test]
+fn identify_pid_is_not_connect_time() {
+    let ident = Identifier::new().expect("identifier");
+    let l = listener();
+    let mut c = Client::spawn(&l, role_command("client"));
+    let who = ident.identify_pid(c.pid()).expect("identify_pid");
+    assert_eq!(who.peer().pid.map(|p| p.get()), Some(c.pid()));
+    assert_eq!(who.provenance().peer, Some(Provenance::KernelNow));
+    assert_eq!(who.provenance().pidfd, Some(PidfdSource::PidfdOpen));
+    let groups: Vec<u32> = who
+        .peer()
+        .groups
+        .as_ref()
+        .expect("groups from status")
+        .iter()
+        .map(|g| g.get())
+        .collect();
+    assert_eq!(groups, status_groups(c.pid()));
+    assert!(who.drift().is_none());
+    // Same facts as through the socket, apart from how they were obtained.
+    let via_socket = ident.identify(&c.conn).expect("identify");
+    assert_eq!(who.cgroup(), via_socket.cgroup());
+    assert_eq!(who.namespaces(), via_socket.namespaces());
+    assert_eq!(
+        who.process().map(|p| p.pidfs_id),
+        via_socket.process().map(|p| p.pidfs_id)
+    );
+    c.exit_and_reap();
+}

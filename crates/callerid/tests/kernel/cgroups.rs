@@ -118,10 +118,76 @@ fn connect_time_cgroup_and_drift() {
     assert_eq!(now.id.get(), b.id());
     assert_eq!(now.path.as_deref(), Some(b.rel_path().as_str()));
 
+    // After exit and reap: still the connect-time cgroup; drift against the exit-time one.
+    c.exit_and_reap();
+    let gone = ident.identify(&c.conn).expect("identify");
+    let cg = gone.cgroup().expect("cgroup");
+    assert_eq!((cg.id.get(), cg.at), (a.id(), CgroupAt::Connect));
+    let d = gone.drift().expect("drift");
+    assert_eq!(
+        d.changed,
+        vec![DriftKind::Cgroup],
+        "no creds for a reaped process: no euid drift"
+    );
+    assert_eq!(d.cgroup.as_ref().map(|c| c.id.get()), Some(b.id()));
+
     // A socket the source has no record of: cgroup now, no drift.
     let (x, _y) = std::os::unix::net::UnixStream::pair().expect("pair");
     let other = ident.identify(&x).expect("identify");
     assert_eq!(other.cgroup().expect("cgroup").at, CgroupAt::Now);
     assert!(other.drift().is_none());
-    c.exit_and_reap();
+}
+
+#[test]
+fn connect_time_creds_drift_after_execve() {
+    if need_root("connect_time_creds_drift_after_execve") {
+        return;
+    }
+    let src = Arc::new(Arranged {
+        by_fd: Mutex::new(Vec::new()),
+    });
+    let ident = Identifier::builder()
+        .connect_cgroup_source(src.clone())
+        .build()
+        .expect("identifier");
+    let l = listener();
+    let mut c = Client::spawn(&l, role_command("client"));
+    let before = ident.identify(&c.conn).expect("identify");
+    let cgroup_now = before.cgroup().expect("cgroup").id.get();
+    src.by_fd
+        .lock()
+        .expect("lock")
+        .push((c.conn.as_raw_fd(), cgroup_now));
+
+    use std::io::Write;
+    writeln!(c.conn, "exec_setpriv").expect("write");
+    crate::support::wait_until("setpriv + exec", || {
+        ident
+            .identify(&c.conn)
+            .ok()
+            .and_then(|w| w.process().and_then(|p| p.exe.clone()))
+            .is_some_and(|e| e.ends_with("/sleep"))
+    });
+    let after = ident.identify(&c.conn).expect("identify");
+    assert_eq!(
+        after.peer(),
+        before.peer(),
+        "connect-time snapshot unchanged"
+    );
+    let p = after.process().expect("process");
+    assert_eq!(
+        (p.euid.map(|u| u.get()), p.egid.map(|g| g.get())),
+        (Some(4242), Some(4242))
+    );
+    assert_eq!(p.comm.as_deref(), Some("sleep"));
+    let d = after.drift().expect("drift");
+    assert!(
+        d.changed.contains(&DriftKind::Euid) && d.changed.contains(&DriftKind::Egid),
+        "{d:?}"
+    );
+    assert!(
+        !d.changed.contains(&DriftKind::Exe),
+        "exe drift is never claimed"
+    );
+    assert!(!d.changed.contains(&DriftKind::Cgroup));
 }

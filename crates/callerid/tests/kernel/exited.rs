@@ -97,3 +97,36 @@ fn exited_before_accept() {
     assert!(p.comm.is_none() && p.exe.is_none() && p.pid.is_none());
     assert_eq!(who.cgroup().map(|c| c.at), Some(CgroupAt::Exit));
 }
+
+#[test]
+fn exit_time_cgroup_removed_afterwards() {
+    if need_root("exit_time_cgroup_removed_afterwards") {
+        return;
+    }
+    let l = listener();
+    let cg = TestCgroup::new("removed-later").expect("cgroup");
+    let id = cg.id();
+    let mut cmd = role_command("client");
+    cmd.env(CGROUP_ENV, cg.dir());
+    let mut c = Client::spawn(&l, cmd);
+    c.exit_and_reap();
+    drop(cg);
+    // A fresh identifier: nothing cached about this cgroup.
+    let who = Identifier::new()
+        .expect("identifier")
+        .identify(&c.conn)
+        .expect("identify");
+    let g = who.cgroup().expect("exit-time cgroup id survives");
+    assert_eq!(
+        (g.id.get(), g.at, g.path.as_deref()),
+        (id, CgroupAt::Exit, None)
+    );
+    assert!(
+        who.warnings()
+            .iter()
+            .any(|w| w.code == WarningCode::CgroupRemoved),
+        "{:?}",
+        who.warnings()
+    );
+    assert!(who.workload().is_none());
+}

@@ -159,3 +159,18 @@ fn fallback_for_reaped_peer_reports_nothing_current() {
         Some(_) => assert!(codes.contains(&WarningCode::PidReusePossible), "{codes:?}"),
     }
 }
+
+#[test]
+fn identify_pid_without_pidfd_get_info() {
+    let l = listener();
+    let mut c = Client::spawn(&l, role_command("client"));
+    let who = mode(&[Feature::PidfdGetInfo])
+        .identify_pid(c.pid())
+        .expect("identify_pid");
+    assert_eq!(who.provenance().peer, Some(Provenance::ProcVerified));
+    assert_eq!(who.provenance().pidfd, Some(PidfdSource::PidfdOpen));
+    assert_eq!(who.peer().uid.get(), rustix::process::geteuid().as_raw());
+    assert_eq!(who.peer().pid.map(|p| p.get()), Some(c.pid()));
+    assert_eq!(who.process().map(|p| p.state), Some(ProcessState::Alive));
+    c.exit_and_reap();
+}

@@ -89,8 +89,13 @@ fn server_in_child_pid_namespace_cannot_see_client() {
         .env("CALLERID_TEST_OUT", &out)
         .stderr(Stdio::inherit());
     let mut child = server.spawn().expect("spawn server");
-    wait_until("server socket", || sock.exists());
-    let _conn = UnixStream::connect(&sock).expect("connect");
+    // The socket file appears at bind(), a moment before listen(): retry until it
+    // accepts.
+    let mut conn = None;
+    wait_until("server listening", || {
+        conn = UnixStream::connect(&sock).ok();
+        conn.is_some()
+    });
     assert!(child.wait().expect("wait").success());
     let text = std::fs::read_to_string(&out).expect("out");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));

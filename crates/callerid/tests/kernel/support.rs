@@ -95,6 +95,23 @@ fn client_role() -> i32 {
                 let _ = writeln!(w, "pong {}", std::process::id());
             }
             "exit" => return 0,
+            "exec_setpriv" => {
+                // Become uid/gid 4242 running `sleep`, keeping the connection open
+                // across execve.
+                use std::os::unix::process::CommandExt;
+                rustix::io::fcntl_setfd(&w, rustix::io::FdFlags::empty()).expect("keep fd");
+                let err = Command::new("setpriv")
+                    .args([
+                        "--reuid=4242",
+                        "--regid=4242",
+                        "--clear-groups",
+                        "sleep",
+                        "30",
+                    ])
+                    .exec();
+                eprintln!("exec setpriv: {err}");
+                return 5;
+            }
             _ => return 4,
         }
     }
