@@ -1,8 +1,10 @@
 //! The daemon: listeners, accept workers, reload, drain.
 
-use crate::audit::{Audit, AuditEvent, AuditSink};
-use crate::config::{GateConfig, ListenerSpec};
-use crate::decision::{ListenerCtx, PolicyHandle, PolicySource, Rules, Verdict};
+use crate::audit::{Audit, AuditDecision, AuditEvent, AuditSink};
+use crate::config::ListenerSpec;
+use crate::decision::{
+    BuildIdentifier, Current, Decision, OutputNeeds, PolicyHandle, PolicySource, labels, refuse,
+};
 use crate::error::Error;
 use crate::forward::{self, End};
 use crate::limits::{Limits, Slot};
@@ -12,6 +14,7 @@ use crate::metrics::{
     ResultLabel, RuleLabels,
 };
 use callerid::{Identifier, Identity};
+use callerid_policy::Outcome;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -81,7 +84,7 @@ impl DaemonConfig {
 
     /// A `gate` daemon from a gate configuration file (listeners and policy).
     pub fn gate(config: PathBuf) -> Result<Self, Error> {
-        let parsed = GateConfig::load(&config)?;
+        let parsed = crate::config::GateConfig::load(&config)?;
         Ok(Self {
             mode: Mode::Gate,
             listeners: parsed.listeners,
@@ -118,7 +121,6 @@ pub struct ReloadError(#[source] pub Error);
 
 struct ListenerState {
     spec: ListenerSpec,
-    ctx: ListenerCtx,
     label: ListenerLabel,
     path_bytes: Vec<u8>,
     limits: Arc<Limits>,
@@ -132,7 +134,6 @@ struct ListenerState {
 
 struct Shared {
     mode: Mode,
-    identifier: Identifier,
     policy: PolicyHandle,
     metrics: Arc<Metrics>,
     audit: Audit,
@@ -199,15 +200,22 @@ impl Daemon {
     /// called inside a tokio runtime.
     pub fn start(cfg: DaemonConfig) -> Result<Self, Error> {
         let mut notes = Vec::new();
-        let rules = match &cfg.policy {
-            PolicySource::Embedded => Rules::embedded_default(),
-            PolicySource::PolicyFile(p) => Rules::from_file(p)?,
-            PolicySource::GateConfig(p) => GateConfig::load(p)?.rules,
+        let rules = cfg.policy.load()?;
+        let capture = crate::capture::connect_cgroup_source(&mut notes);
+        let build: BuildIdentifier = Arc::new(move |parts| {
+            let mut b = Identifier::builder().parts(parts);
+            if let Some(c) = &capture {
+                b = b.connect_cgroup_source(c.clone());
+            }
+            b.build()
+        });
+        let needs = OutputNeeds {
+            everything: cfg.mode == Mode::Serve,
+            process: cfg.audit.is_some() || cfg.listeners.iter().any(|l| l.proxy_protocol),
+            workload: cfg.audit.is_some()
+                || cfg.listeners.iter().any(|l| l.max_per_identity.is_some()),
         };
-        let identifier = Identifier::new().map_err(Error::Identifier)?;
-        notes.push(
-            "connect-time cgroup capture (BPF) is not built in: cgroup comes from the peer's pidfd (kernel_now)".into(),
-        );
+        let policy = PolicyHandle::new(rules, cfg.policy.clone(), needs, build)?;
 
         let metrics = Arc::new(Metrics::new());
         let (audit, audit_thread) = match cfg.audit.clone() {
@@ -277,10 +285,6 @@ impl Daemon {
                 .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
                 .unwrap_or_default();
             let state = ListenerState {
-                ctx: ListenerCtx {
-                    name: name.clone(),
-                    tenant: spec.tenant.clone(),
-                },
                 path_bytes,
                 limits: Arc::new(Limits::new(spec.max_connections, spec.max_per_identity)),
                 accepted: metrics.accepted.get_or_create_owned(&label),
@@ -315,8 +319,7 @@ impl Daemon {
             .transpose()?;
         let shared = Arc::new(Shared {
             mode: cfg.mode,
-            identifier,
-            policy: PolicyHandle::new(rules, cfg.policy.clone()),
+            policy,
             metrics,
             audit,
             seq: AtomicU64::new(0),
@@ -456,10 +459,10 @@ impl Daemon {
 }
 
 fn notify(shared: &Shared, states: &[sd_notify::NotifyState<'_>]) {
-    if shared.notify {
-        if let Err(e) = sd_notify::notify(states) {
-            tracing::debug!(error = %e, "sd_notify");
-        }
+    if shared.notify
+        && let Err(e) = sd_notify::notify(states)
+    {
+        tracing::debug!(error = %e, "sd_notify");
     }
 }
 
@@ -558,57 +561,59 @@ fn failure_label(e: &callerid::Error) -> &'static str {
     }
 }
 
-/// Identifies and decides. A failed identification is a deny with the reason.
-fn identify_and_decide(
-    shared: &Shared,
-    st: &ListenerState,
-    stream: &UnixStream,
-) -> (Option<Identity>, Verdict) {
-    let t0 = Instant::now();
-    let identity = shared.identifier.identify(stream);
-    st.identify_seconds.observe(t0.elapsed().as_secs_f64());
-    match identity {
-        Ok(identity) => {
-            let t1 = Instant::now();
-            let verdict = shared.policy.get().decide(&identity, &st.ctx);
-            st.decide_seconds.observe(t1.elapsed().as_secs_f64());
-            (Some(identity), verdict)
-        }
-        Err(e) => {
-            let reason = failure_label(&e);
-            shared
-                .metrics
-                .identify_failures
-                .get_or_create(&ReasonLabels {
-                    listener: st.label.listener.clone(),
-                    reason,
-                })
-                .inc();
-            (
-                None,
-                Verdict::refuse(format!("identification failed: {}", error_chain(&e))),
-            )
-        }
-    }
-}
-
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let next = c.to_string();
+        if !s.ends_with(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
         cur = c.source();
     }
     s
 }
 
-fn count_verdict(shared: &Shared, st: &ListenerState, v: &Verdict) {
+/// Identifies the peer with the identifier of the policy in force. A failure is
+/// counted and becomes a deny with the reason (fail closed).
+fn identify(
+    shared: &Shared,
+    st: &ListenerState,
+    current: &Current,
+    stream: &UnixStream,
+) -> Result<Identity, Decision> {
+    let t0 = Instant::now();
+    let identity = current.identifier.identify(stream);
+    st.identify_seconds.observe(t0.elapsed().as_secs_f64());
+    identity.map_err(|e| {
+        shared
+            .metrics
+            .identify_failures
+            .get_or_create(&ReasonLabels {
+                listener: st.label.listener.clone(),
+                reason: failure_label(&e),
+            })
+            .inc();
+        refuse(None, format!("identification failed: {}", error_chain(&e)))
+    })
+}
+
+fn evaluate(st: &ListenerState, current: &Current, identity: &Identity) -> Outcome {
+    let t1 = Instant::now();
+    let out = current.rules.evaluate(identity, &st.spec.name);
+    st.decide_seconds.observe(t1.elapsed().as_secs_f64());
+    out
+}
+
+/// Counts one decision by listener and rule label (`(default)`, `(expect)`,
+/// `(identify)`, `(limit)`, `(backend)` when no rule decided).
+fn count(shared: &Shared, st: &ListenerState, allow: bool, rule: Arc<str>) {
     let labels = RuleLabels {
         listener: st.label.listener.clone(),
-        rule: Arc::from(v.rule.as_deref().unwrap_or("")),
+        rule,
     };
-    if v.allow {
+    if allow {
         shared.metrics.allowed.get_or_create(&labels).inc();
     } else {
         shared.metrics.denied.get_or_create(&labels).inc();
@@ -620,31 +625,42 @@ fn audit(
     st: &ListenerState,
     conn: u64,
     identity: Option<Identity>,
-    verdict: Verdict,
+    decision: AuditDecision,
 ) {
     shared.audit.record(AuditEvent {
         time: SystemTime::now(),
         connection: conn,
         listener: st.label.listener.clone(),
         identity,
-        verdict,
+        decision,
     });
 }
 
 #[derive(Serialize)]
 struct Answer<'a> {
     identity: Option<&'a Identity>,
-    decision: &'a Verdict,
+    decision: &'a Decision,
 }
 
 /// serve: identify, decide, answer one line, close — inline on the accept worker.
 fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, buf: &mut Vec<u8>) {
     let conn = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let (identity, verdict) = identify_and_decide(shared, st, &stream);
-    count_verdict(shared, st, &verdict);
+    let current = shared.policy.get();
+    let (identity, decision) = match identify(shared, st, &current, &stream) {
+        Ok(identity) => {
+            let out = evaluate(st, &current, &identity);
+            count(shared, st, out.allow, current.rules.label(&out));
+            let decision = current.rules.decide(&identity, &st.spec.name);
+            (Some(identity), decision)
+        }
+        Err(decision) => {
+            count(shared, st, false, labels::identify());
+            (None, decision)
+        }
+    };
     buf.clear();
     // A denied caller learns the decision, not what we know about it.
-    let shown = if verdict.allow {
+    let shown = if decision.allow {
         identity.as_ref()
     } else {
         None
@@ -653,7 +669,7 @@ fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, 
         &mut *buf,
         &Answer {
             identity: shown,
-            decision: &verdict,
+            decision: &decision,
         },
     )
     .is_err()
@@ -661,7 +677,7 @@ fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, 
         buf.clear();
     }
     buf.push(b'\n');
-    audit(shared, st, conn, identity, verdict);
+    audit(shared, st, conn, identity, AuditDecision::Made(decision));
     match stream.try_write(buf) {
         Ok(n) if n == buf.len() => {}
         Ok(n) => finish_answer(shared, st, stream, buf[n..].to_vec()),
@@ -687,52 +703,67 @@ fn finish_answer(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStre
     });
 }
 
-/// gate: identify, decide and check limits inline; connect to the backend and relay
-/// on a task of its own.
+/// gate: identify, decide and check limits inline (no allocation beyond the
+/// identity); connect to the backend and relay on a task of its own.
 fn gate_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream) {
     let accepted_at = Instant::now();
     let conn = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let (identity, mut verdict) = identify_and_decide(shared, st, &stream);
-    let mut slot = None;
-    if verdict.allow {
-        let key = match (&identity, st.limits.wants_identity_key()) {
-            (Some(id), true) => Some(st.limits.key(id)),
-            _ => None,
-        };
-        match st.limits.admit(key) {
-            Ok(s) => slot = Some(s),
-            Err(refusal) => {
-                shared
-                    .metrics
-                    .limit_rejections
-                    .get_or_create(&ReasonLabels {
-                        listener: st.label.listener.clone(),
-                        reason: refusal.label(),
-                    })
-                    .inc();
-                verdict = Verdict {
-                    allow: false,
-                    rule: verdict.rule,
-                    reasons: vec![refusal.reason()],
-                };
-            }
+    let current = shared.policy.get();
+    let identity = match identify(shared, st, &current, &stream) {
+        Ok(identity) => identity,
+        Err(decision) => {
+            count(shared, st, false, labels::identify());
+            audit(shared, st, conn, None, AuditDecision::Made(decision));
+            return;
         }
+    };
+    let out = evaluate(st, &current, &identity);
+    if !out.allow {
+        count(shared, st, false, current.rules.label(&out));
+        audit(
+            shared,
+            st,
+            conn,
+            Some(identity),
+            AuditDecision::Deferred {
+                current,
+                outcome: out,
+            },
+        );
+        return; // dropping the stream closes it at once
     }
-    let (identity, slot) = match (identity, slot) {
-        (Some(identity), Some(slot)) if verdict.allow => (identity, slot),
-        (identity, _) => {
-            count_verdict(shared, st, &verdict);
-            audit(shared, st, conn, identity, verdict);
-            return; // dropping the stream closes it at once
+    let key = st
+        .limits
+        .wants_identity_key()
+        .then(|| st.limits.key(&identity));
+    let slot = match st.limits.admit(key) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            shared
+                .metrics
+                .limit_rejections
+                .get_or_create(&ReasonLabels {
+                    listener: st.label.listener.clone(),
+                    reason: refusal.label(),
+                })
+                .inc();
+            count(shared, st, false, labels::limit());
+            let d = refuse(
+                current.rules.rule_name(&out).map(str::to_owned),
+                refusal.reason(),
+            );
+            audit(shared, st, conn, Some(identity), AuditDecision::Made(d));
+            return;
         }
     };
     let mut header = Vec::new();
     if st.spec.proxy_protocol {
+        let rule = current.rules.rule_name(&out);
         if let Err(e) = crate::proxy::for_connection(
             &st.spec.name,
             &st.path_bytes,
             &identity,
-            verdict.rule.as_deref(),
+            rule,
             &mut header,
         ) {
             tracing::warn!(listener = %st.spec.name, error = %e, "PROXY header");
@@ -741,60 +772,53 @@ fn gate_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream) {
     let shared2 = shared.clone();
     let st2 = st.clone();
     shared.tracker.spawn(async move {
-        forward_one(
-            shared2,
-            st2,
-            stream,
+        let pending = Pending {
             identity,
-            verdict,
+            current,
+            out,
             conn,
             slot,
             header,
             accepted_at,
-        )
-        .await;
+        };
+        forward_one(shared2, st2, stream, pending).await;
     });
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn forward_one(
-    shared: Arc<Shared>,
-    st: Arc<ListenerState>,
-    client: UnixStream,
+/// An allowed gate connection on its way to the backend.
+struct Pending {
     identity: Identity,
-    mut verdict: Verdict,
+    current: Arc<Current>,
+    out: Outcome,
     conn: u64,
     slot: Slot,
     header: Vec<u8>,
     accepted_at: Instant,
-) {
-    let Some(backend_path) = st.spec.backend.clone() else {
+}
+
+async fn forward_one(shared: Arc<Shared>, st: Arc<ListenerState>, client: UnixStream, p: Pending) {
+    let Some(backend_path) = st.spec.backend.as_deref() else {
         return;
     };
     let budget = st
         .spec
         .decision_timeout
-        .saturating_sub(accepted_at.elapsed());
+        .saturating_sub(p.accepted_at.elapsed());
+    let header = &p.header;
     let connect = async {
-        let b = connect_backend(&backend_path).await?;
+        let mut b = connect_backend(backend_path).await?;
         if !header.is_empty() {
             use tokio::io::AsyncWriteExt;
-            let mut b = b;
-            b.write_all(&header).await?;
-            return Ok::<_, io::Error>(b);
+            b.write_all(header).await?;
         }
-        Ok(b)
+        Ok::<_, io::Error>(b)
     };
-    let backend = match tokio::time::timeout(budget, connect).await {
-        Ok(Ok(b)) => Some(b),
-        Ok(Err(e)) => {
-            verdict = Verdict {
-                allow: false,
-                rule: verdict.rule,
-                reasons: vec![format!("backend {}: {e}", backend_path.display())],
-            };
-            None
-        }
+    let failure = match tokio::time::timeout(budget, connect).await {
+        Ok(Ok(backend)) => Ok(backend),
+        Ok(Err(e)) => Err((
+            labels::backend(),
+            format!("backend {}: {e}", backend_path.display()),
+        )),
         Err(_) => {
             shared
                 .metrics
@@ -804,20 +828,38 @@ async fn forward_one(
                     reason: "decision_timeout",
                 })
                 .inc();
-            verdict = Verdict {
-                allow: false,
-                rule: verdict.rule,
-                reasons: vec![format!(
+            Err((
+                labels::limit(),
+                format!(
                     "limit: no decision within decision_timeout = {:?} (backend connect)",
                     st.spec.decision_timeout
-                )],
-            };
-            None
+                ),
+            ))
         }
     };
-    count_verdict(&shared, &st, &verdict);
-    audit(&shared, &st, conn, Some(identity), verdict);
-    let Some(backend) = backend else { return };
+    let backend = match failure {
+        Ok(b) => {
+            count(&shared, &st, true, p.current.rules.label(&p.out));
+            let d = AuditDecision::Deferred {
+                current: p.current,
+                outcome: p.out,
+            };
+            audit(&shared, &st, p.conn, Some(p.identity), d);
+            b
+        }
+        Err((label, reason)) => {
+            count(&shared, &st, false, label);
+            let d = refuse(p.current.rules.rule_name(&p.out).map(str::to_owned), reason);
+            audit(
+                &shared,
+                &st,
+                p.conn,
+                Some(p.identity),
+                AuditDecision::Made(d),
+            );
+            return;
+        }
+    };
     st.active.inc();
     let end = forward::relay(
         &client,
@@ -830,9 +872,9 @@ async fn forward_one(
     .await;
     st.active.dec();
     if end != End::Done {
-        tracing::debug!(listener = %st.spec.name, connection = conn, ?end, "relay ended");
+        tracing::debug!(listener = %st.spec.name, connection = p.conn, ?end, "relay ended");
     }
-    drop(slot);
+    drop(p.slot);
 }
 
 /// Connects to a backend. A full backlog (EAGAIN for AF_UNIX) is retried with backoff:

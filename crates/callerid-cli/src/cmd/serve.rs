@@ -124,10 +124,10 @@ pub(crate) fn run_daemon(
                     l.origin
                 )?,
             }
-            if l.backend.is_none() {
-                if let Some(p) = &l.path {
-                    writeln!(err, "try it:  callerid whoami --socket {}", p.display())?;
-                }
+            if l.backend.is_none()
+                && let Some(p) = &l.path
+            {
+                writeln!(err, "try it:  callerid whoami --socket {}", p.display())?;
             }
         }
         if let Some(m) = daemon.metrics_endpoint() {

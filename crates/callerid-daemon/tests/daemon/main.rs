@@ -1,5 +1,6 @@
 //! Daemon integration tests: real sockets, processes and cgroups, the daemon running
 //! in-process on its own runtime.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

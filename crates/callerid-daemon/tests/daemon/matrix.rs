@@ -42,7 +42,7 @@ fn allow_deny_matrix() {
     let mut config = String::from("version = 1\ndefault = \"deny\"\n\n");
     for l in listeners {
         config += &format!(
-            "[[listener]]\nname = \"{l}\"\npath = \"{{dir}}/{l}.sock\"\nbackend = \"{{dir}}/{l}.backend\"\n"
+            "[[listener]]\nname = \"{l}\"\npath = \"{{dir}}/{l}.sock\"\nbackend = \"{{dir}}/{l}.backend\"\nmode = \"0666\"\n"
         );
         if l == "expect" {
             config += "expect = { uid = [4243] }\n";
