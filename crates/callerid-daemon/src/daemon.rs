@@ -121,6 +121,8 @@ pub struct ReloadError(#[source] pub Error);
 
 struct ListenerState {
     spec: ListenerSpec,
+    /// The path an inherited socket is bound to (from getsockname).
+    activated_path: Option<PathBuf>,
     label: ListenerLabel,
     path_bytes: Vec<u8>,
     limits: Arc<Limits>,
@@ -154,7 +156,7 @@ pub struct Daemon {
     audit_thread: Option<std::thread::JoinHandle<()>>,
     notes: Vec<String>,
     drain_timeout: Duration,
-    handle_signals: bool,
+    signals: Option<Signals>,
     accept_workers: usize,
 }
 
@@ -284,7 +286,19 @@ impl Daemon {
                 .as_ref()
                 .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
                 .unwrap_or_default();
+            let activated_path = match origin {
+                Origin::Activated(_) => sock
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(PathBuf::from)),
+                Origin::Bound(_) => None,
+            };
+            let path_bytes = activated_path
+                .as_ref()
+                .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
+                .unwrap_or(path_bytes);
             let state = ListenerState {
+                activated_path,
                 path_bytes,
                 limits: Arc::new(Limits::new(spec.max_connections, spec.max_per_identity)),
                 accepted: metrics.accepted.get_or_create_owned(&label),
@@ -335,7 +349,11 @@ impl Daemon {
             audit_thread,
             notes,
             drain_timeout: cfg.drain_timeout,
-            handle_signals: cfg.handle_signals,
+            signals: if cfg.handle_signals {
+                Some(Signals::install()?)
+            } else {
+                None
+            },
             accept_workers: cfg.accept_workers,
         })
     }
@@ -349,7 +367,7 @@ impl Daemon {
                 origin: origin.clone(),
                 path: match origin {
                     Origin::Bound(p) => Some(p.clone()),
-                    Origin::Activated(_) => st.spec.path.clone(),
+                    Origin::Activated(_) => st.activated_path.clone(),
                 },
                 backend: st.spec.backend.clone(),
             })
@@ -408,11 +426,10 @@ impl Daemon {
             .metrics_listener
             .take()
             .map(|m| tokio::spawn(m.serve(self.shared.metrics.clone(), metrics_stop_rx)));
-        let signals = if self.handle_signals {
-            Some(spawn_signal_task(self.shared.clone())?)
-        } else {
-            None
-        };
+        let signals = self
+            .signals
+            .take()
+            .map(|sig| spawn_signal_task(self.shared.clone(), sig));
 
         notify(&self.shared, &[sd_notify::NotifyState::Ready]);
         tracing::info!("ready");
@@ -495,16 +512,37 @@ fn reload(shared: &Shared) -> Result<(), ReloadError> {
     r.map_err(ReloadError)
 }
 
-fn spawn_signal_task(shared: Arc<Shared>) -> Result<tokio::task::JoinHandle<()>, Error> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let err = |source| Error::Io {
-        what: "install signal handler",
-        source,
-    };
-    let mut hup = signal(SignalKind::hangup()).map_err(err)?;
-    let mut term = signal(SignalKind::terminate()).map_err(err)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(err)?;
-    Ok(tokio::spawn(async move {
+/// SIGHUP, SIGTERM, SIGINT streams. Created in [`Daemon::start`] so that the handlers
+/// are in place before the caller announces the daemon: a signal that arrives between
+/// "listening on …" and [`Daemon::run`] is queued, not fatal.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let err = |source| Error::Io {
+            what: "install signal handler",
+            source,
+        };
+        Ok(Self {
+            hup: signal(SignalKind::hangup()).map_err(err)?,
+            term: signal(SignalKind::terminate()).map_err(err)?,
+            int: signal(SignalKind::interrupt()).map_err(err)?,
+        })
+    }
+}
+
+fn spawn_signal_task(shared: Arc<Shared>, signals: Signals) -> tokio::task::JoinHandle<()> {
+    let Signals {
+        mut hup,
+        mut term,
+        mut int,
+    } = signals;
+    tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = hup.recv() => { let _ = reload(&shared); }
@@ -512,7 +550,7 @@ fn spawn_signal_task(shared: Arc<Shared>) -> Result<tokio::task::JoinHandle<()>,
                 _ = int.recv() => { tracing::info!("SIGINT: stop accepting, draining"); shared.stop.cancel(); }
             }
         }
-    }))
+    })
 }
 
 async fn accept_loop(shared: Arc<Shared>, st: Arc<ListenerState>, sock: Arc<UnixListener>) {

@@ -3,3 +3,7 @@
 
 mod check_explain;
 mod classify;
+mod daemon_support;
+mod gate;
+mod serve;
+mod whoami;
