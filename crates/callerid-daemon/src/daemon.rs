@@ -62,6 +62,8 @@ pub struct DaemonConfig {
     pub notify: bool,
     /// Accept workers per listener (0: one per CPU, at most 4).
     pub accept_workers: usize,
+    /// Load the BPF connect-time cgroup capture (default: when available).
+    pub connect_capture: crate::capture::ConnectCapture,
 }
 
 impl DaemonConfig {
@@ -79,6 +81,7 @@ impl DaemonConfig {
             handle_signals: true,
             notify: true,
             accept_workers: 0,
+            connect_capture: Default::default(),
         }
     }
 
@@ -97,6 +100,7 @@ impl DaemonConfig {
             handle_signals: true,
             notify: true,
             accept_workers: 0,
+            connect_capture: Default::default(),
         })
     }
 }
@@ -155,6 +159,7 @@ pub struct Daemon {
     metrics_listener: Option<MetricsListener>,
     audit_thread: Option<std::thread::JoinHandle<()>>,
     notes: Vec<String>,
+    info: Vec<String>,
     drain_timeout: Duration,
     signals: Option<Signals>,
     accept_workers: usize,
@@ -203,7 +208,9 @@ impl Daemon {
     pub fn start(cfg: DaemonConfig) -> Result<Self, Error> {
         let mut notes = Vec::new();
         let rules = cfg.policy.load()?;
-        let capture = crate::capture::connect_cgroup_source(&mut notes);
+        let mut info = Vec::new();
+        let capture =
+            crate::capture::connect_cgroup_source(cfg.connect_capture, &mut notes, &mut info);
         let build: BuildIdentifier = Arc::new(move |parts| {
             let mut b = Identifier::builder().parts(parts);
             if let Some(c) = &capture {
@@ -348,6 +355,7 @@ impl Daemon {
             metrics_listener,
             audit_thread,
             notes,
+            info,
             drain_timeout: cfg.drain_timeout,
             signals: if cfg.handle_signals {
                 Some(Signals::install()?)
@@ -379,6 +387,11 @@ impl Daemon {
         self.metrics_listener
             .as_ref()
             .map(MetricsListener::describe)
+    }
+
+    /// What is on at startup (e.g. connect-time capture), for the startup message.
+    pub fn info(&self) -> &[String] {
+        &self.info
     }
 
     /// Startup notes: degraded features and why (also logged as warnings).

@@ -30,6 +30,7 @@ mod sys;
 
 pub use activation::{InheritedSocket, take as take_activated_sockets};
 pub use audit::AuditSink;
+pub use capture::ConnectCapture;
 pub use config::{DEFAULT_DECISION_TIMEOUT, ListenerSpec, parse_mode};
 pub use daemon::{Daemon, DaemonConfig, Handle, ListenerInfo, Mode, ReloadError};
 pub use decision::{Decision, PolicySource};
