@@ -1,0 +1,182 @@
+//! New connections per second through `serve` and `gate`, each next to a baseline
+//! built the same way (tokio, same runtime, same number of accept workers) and
+//! measured in the same run:
+//!
+//! - `serve_*`: connect, read the one-line answer to EOF. Baseline: a server that
+//!   accepts, writes a fixed line of the same size and closes.
+//! - `gate_*`: connect, send one byte, read it back from an echo backend, close.
+//!   Baseline: accept, connect to the same backend, `copy_bidirectional`, close.
+//!
+//! Run: `cargo bench -p callerid-daemon --bench connections` (as root for the BPF
+//! connect-time capture, as the daemon runs in production).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+fn main() {
+    divan::main();
+}
+
+struct Env {
+    serve: PathBuf,
+    serve_audit: PathBuf,
+    serve_base: PathBuf,
+    gate: PathBuf,
+    gate_base: PathBuf,
+}
+
+const WORKERS: usize = 2;
+
+static ENV: LazyLock<Env> = LazyLock::new(|| {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let rt = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ));
+    let backend = dir.join("backend.sock");
+    let policy = dir.join("gate.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\ndefault = \"deny\"\n\n[[rule]]\nname = \"root\"\naction = \"allow\"\n[rule.match]\nuid = [0, {}]\n\n\
+             [[listener]]\nname = \"bench\"\npath = \"{}\"\nbackend = \"{}\"\n",
+            rustix::process::geteuid().as_raw(),
+            dir.join("gate.sock").display(),
+            backend.display()
+        ),
+    )
+    .unwrap();
+    let sample_line = rt.block_on(async {
+        // Echo backend shared by gate and its baseline.
+        let l = tokio::net::UnixListener::bind(&backend).unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        let start = |mut cfg: callerid_daemon::DaemonConfig, audit: Option<PathBuf>| {
+            cfg.handle_signals = false;
+            cfg.notify = false;
+            cfg.socket_activation = false;
+            cfg.accept_workers = WORKERS;
+            cfg.audit = audit.map(callerid_daemon::AuditSink::File);
+            let d = callerid_daemon::Daemon::start(cfg).unwrap();
+            tokio::spawn(d.run());
+        };
+        start(
+            callerid_daemon::DaemonConfig::serve(
+                Some(dir.join("serve.sock")),
+                callerid_daemon::PolicySource::Embedded,
+            ),
+            None,
+        );
+        start(
+            callerid_daemon::DaemonConfig::serve(
+                Some(dir.join("serve-audit.sock")),
+                callerid_daemon::PolicySource::Embedded,
+            ),
+            Some(dir.join("audit.log")),
+        );
+        start(callerid_daemon::DaemonConfig::gate(policy).unwrap(), None);
+        let mut line = Vec::new();
+        let mut s = std::os::unix::net::UnixStream::connect(dir.join("serve.sock")).unwrap();
+        s.read_to_end(&mut line).unwrap();
+        line
+    });
+    let line: &'static [u8] = Box::leak(sample_line.into_boxed_slice());
+    rt.block_on(async {
+        // Baseline serve: accept, write a line of the same size, close.
+        let l = std::sync::Arc::new(
+            tokio::net::UnixListener::bind(dir.join("serve-base.sock")).unwrap(),
+        );
+        for _ in 0..WORKERS {
+            let l = l.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (s, _) = l.accept().await.unwrap();
+                    let _ = s.try_write(line);
+                }
+            });
+        }
+        // Baseline gate: accept, connect the backend, relay both ways, close.
+        let l = std::sync::Arc::new(
+            tokio::net::UnixListener::bind(dir.join("gate-base.sock")).unwrap(),
+        );
+        for _ in 0..WORKERS {
+            let l = l.clone();
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (mut c, _) = l.accept().await.unwrap();
+                    let backend = backend.clone();
+                    tokio::spawn(async move {
+                        let mut b = tokio::net::UnixStream::connect(&backend).await.unwrap();
+                        let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
+                    });
+                }
+            });
+        }
+    });
+    Env {
+        serve: dir.join("serve.sock"),
+        serve_audit: dir.join("serve-audit.sock"),
+        serve_base: dir.join("serve-base.sock"),
+        gate: dir.join("gate.sock"),
+        gate_base: dir.join("gate-base.sock"),
+    }
+});
+
+fn ask(path: &PathBuf) -> usize {
+    let mut s = UnixStream::connect(path).unwrap();
+    let mut buf = [0u8; 8192];
+    let mut n = 0;
+    loop {
+        match s.read(&mut buf[n..]).unwrap() {
+            0 => return n,
+            k => n += k,
+        }
+    }
+}
+
+fn echo(path: &PathBuf) -> u8 {
+    let mut s = UnixStream::connect(path).unwrap();
+    s.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    b[0]
+}
+
+#[divan::bench(sample_count = 2000)]
+fn serve_baseline_accept_write_close() -> usize {
+    ask(&ENV.serve_base)
+}
+
+#[divan::bench(sample_count = 2000)]
+fn serve_identify_decide_answer() -> usize {
+    ask(&ENV.serve)
+}
+
+#[divan::bench(sample_count = 2000)]
+fn serve_with_audit_log() -> usize {
+    ask(&ENV.serve_audit)
+}
+
+#[divan::bench(sample_count = 2000)]
+fn gate_baseline_accept_forward() -> u8 {
+    echo(&ENV.gate_base)
+}
+
+#[divan::bench(sample_count = 2000)]
+fn gate_identify_decide_forward() -> u8 {
+    echo(&ENV.gate)
+}
