@@ -36,7 +36,7 @@ pub(crate) fn connect_cgroup_source(
         }
         Err(e) => {
             notes.push(format!(
-                "connect-time cgroup capture unavailable ({e}); cgroups are read through the peer's pidfd at accept time (provenance kernel_now)"
+                "{e}; cgroups are read through the peer's pidfd at accept time (provenance kernel_now)"
             ));
             None
         }

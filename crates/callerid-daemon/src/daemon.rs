@@ -225,6 +225,7 @@ impl Daemon {
                 || cfg.listeners.iter().any(|l| l.max_per_identity.is_some()),
         };
         let policy = PolicyHandle::new(rules, cfg.policy.clone(), needs, build)?;
+        degradation_notes(&policy.get().identifier, &mut notes);
 
         let metrics = Arc::new(Metrics::new());
         let (audit, audit_thread) = match cfg.audit.clone() {
@@ -485,6 +486,39 @@ impl Daemon {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         Ok(())
+    }
+}
+
+/// Startup warnings for every kernel feature or privilege identification falls back
+/// without: the answer is then weaker (and its provenance says so), never guessed.
+fn degradation_notes(identifier: &Identifier, notes: &mut Vec<String>) {
+    let f = identifier.features();
+    for (name, st) in [
+        ("SO_PEERPIDFD", &f.so_peerpidfd),
+        ("PIDFD_GET_INFO", &f.pidfd_get_info),
+        ("PIDFD_GET_*_NAMESPACE ioctls", &f.pidfd_namespace_ioctls),
+        (
+            "cgroup id -> path by open_by_handle_at",
+            &f.open_by_handle_at,
+        ),
+        ("procfs of our pid namespace", &f.procfs),
+        ("pidfs ids", &f.pidfs),
+    ] {
+        if !st.in_use()
+            && let Some(fallback) = &st.fallback
+        {
+            notes.push(format!(
+                "{name} unavailable ({}); instead: {fallback}",
+                st.detail
+            ));
+        }
+    }
+    let parts = identifier.parts();
+    if (parts.exe || parts.namespaces) && f.privileges.missing.contains(&"CAP_SYS_PTRACE") {
+        notes.push(
+            "without CAP_SYS_PTRACE, exe and namespaces of other users' processes cannot be read: they are null with a warning"
+                .into(),
+        );
     }
 }
 
