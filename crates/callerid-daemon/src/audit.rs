@@ -215,6 +215,7 @@ struct AuditLine<'a> {
     pod: Option<&'a callerid::workload::Pod<'static>>,
     unit: Option<&'a str>,
     user_unit: Option<&'a str>,
+    drift: Option<&'a [callerid::DriftKind]>,
     warnings: Vec<&'a str>,
 }
 
@@ -269,6 +270,7 @@ impl<'a> AuditLine<'a> {
             pod: wl.and_then(|w| w.pod.as_ref()),
             unit: wl.and_then(|w| w.unit.as_deref()),
             user_unit: wl.and_then(|w| w.user_unit.as_deref()),
+            drift: id.and_then(|i| i.drift()).map(|d| d.changed.as_slice()),
             warnings: id
                 .map(|i| i.warnings().iter().map(|w| w.code.as_str()).collect())
                 .unwrap_or_default(),

@@ -28,6 +28,7 @@ fn lines_are_valid_and_complete() {
             "pod",
             "unit",
             "user_unit",
+            "drift",
             "warnings",
         ] {
             assert!(line.get(key).is_some(), "audit line lacks {key}: {line}");

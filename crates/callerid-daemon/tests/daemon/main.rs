@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod drain;
+mod examples;
 mod forward;
 mod limits;
 mod matrix;
