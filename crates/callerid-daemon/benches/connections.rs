@@ -25,6 +25,7 @@ struct Env {
     serve_audit: PathBuf,
     serve_base: PathBuf,
     gate: PathBuf,
+    gate_splice: PathBuf,
     gate_base: PathBuf,
 }
 
@@ -87,7 +88,24 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
             ),
             Some(dir.join("audit.log")),
         );
-        start(callerid_daemon::DaemonConfig::gate(policy).unwrap(), None);
+        start(
+            callerid_daemon::DaemonConfig::gate(policy.clone()).unwrap(),
+            None,
+        );
+        let spliced = dir.join("gate-splice.toml");
+        std::fs::write(
+            &spliced,
+            std::fs::read_to_string(&policy)
+                .unwrap()
+                .replace("name = \"bench\"", "name = \"bench-splice\"")
+                .replace("gate.sock", "gate-splice.sock"),
+        )
+        .unwrap();
+        let mut cfg = callerid_daemon::DaemonConfig::gate(spliced).unwrap();
+        // Always splice, to show what pipes cost a short connection (Auto never
+        // splices one).
+        cfg.relay = callerid_daemon::RelayMode::Splice;
+        start(cfg, None);
         let mut line = Vec::new();
         let mut s = std::os::unix::net::UnixStream::connect(dir.join("serve.sock")).unwrap();
         s.read_to_end(&mut line).unwrap();
@@ -132,6 +150,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         serve_audit: dir.join("serve-audit.sock"),
         serve_base: dir.join("serve-base.sock"),
         gate: dir.join("gate.sock"),
+        gate_splice: dir.join("gate-splice.sock"),
         gate_base: dir.join("gate-base.sock"),
     }
 });
@@ -179,4 +198,9 @@ fn gate_baseline_accept_forward() -> u8 {
 #[divan::bench(sample_count = 2000)]
 fn gate_identify_decide_forward() -> u8 {
     echo(&ENV.gate)
+}
+
+#[divan::bench(sample_count = 2000)]
+fn gate_identify_decide_forward_spliced() -> u8 {
+    echo(&ENV.gate_splice)
 }

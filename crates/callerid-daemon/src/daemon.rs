@@ -6,7 +6,7 @@ use crate::decision::{
     BuildIdentifier, Current, Decision, OutputNeeds, PolicyHandle, PolicySource, labels, refuse,
 };
 use crate::error::Error;
-use crate::forward::{self, End};
+use crate::forward::{self, End, RelayMode};
 use crate::limits::{Limits, Slot};
 use crate::listener::{self, Origin};
 use crate::metrics::{
@@ -64,6 +64,8 @@ pub struct DaemonConfig {
     pub accept_workers: usize,
     /// Load the BPF connect-time cgroup capture (default: when available).
     pub connect_capture: crate::capture::ConnectCapture,
+    /// How gate listeners move bytes (default: copy, then splice for bulk; see [`RelayMode`]).
+    pub relay: RelayMode,
 }
 
 impl DaemonConfig {
@@ -82,6 +84,7 @@ impl DaemonConfig {
             notify: true,
             accept_workers: 0,
             connect_capture: Default::default(),
+            relay: RelayMode::Auto,
         }
     }
 
@@ -101,6 +104,7 @@ impl DaemonConfig {
             notify: true,
             accept_workers: 0,
             connect_capture: Default::default(),
+            relay: RelayMode::Auto,
         })
     }
 }
@@ -150,6 +154,7 @@ struct Shared {
     hard: CancellationToken,
     tracker: TaskTracker,
     notify: bool,
+    relay: RelayMode,
 }
 
 /// A started daemon: listeners bound, policy loaded. [`Daemon::run`] serves.
@@ -349,6 +354,7 @@ impl Daemon {
             hard: CancellationToken::new(),
             tracker: TaskTracker::new(),
             notify: cfg.notify,
+            relay: cfg.relay,
         });
         Ok(Self {
             shared,
@@ -947,6 +953,7 @@ async fn forward_one(shared: Arc<Shared>, st: Arc<ListenerState>, client: UnixSt
     };
     st.active.inc();
     let end = forward::relay(
+        shared.relay,
         &client,
         &backend,
         st.spec.idle_timeout,

@@ -35,6 +35,7 @@ pub use config::{DEFAULT_DECISION_TIMEOUT, ListenerSpec, parse_mode};
 pub use daemon::{Daemon, DaemonConfig, Handle, ListenerInfo, Mode, ReloadError};
 pub use decision::{Decision, PolicySource};
 pub use error::Error;
+pub use forward::{RelayMode, SPLICE_AFTER};
 pub use listener::Origin;
 pub use metrics::MetricsAddr;
 pub use owner::Owner;

@@ -65,10 +65,16 @@ impl TestDaemon {
     /// `gate` from a config text in which `{dir}` stands for the test directory.
     /// Returns the daemon; its first listener's socket is `socket`.
     pub(crate) fn gate(config: &str) -> Self {
+        Self::gate_tuned(config, |_| {})
+    }
+
+    /// [`TestDaemon::gate`] with the daemon config adjusted before start.
+    pub(crate) fn gate_tuned(config: &str, tune: impl FnOnce(&mut DaemonConfig)) -> Self {
         let dir = tempdir();
         let p = dir.path().join("gate.toml");
         std::fs::write(&p, config.replace("{dir}", dir.path().to_str().unwrap())).unwrap();
-        let cfg = DaemonConfig::gate(p).unwrap();
+        let mut cfg = DaemonConfig::gate(p).unwrap();
+        tune(&mut cfg);
         Self::start(dir, cfg)
     }
 
