@@ -7,3 +7,4 @@ mod daemon_support;
 mod gate;
 mod serve;
 mod whoami;
+mod whois_doctor;
