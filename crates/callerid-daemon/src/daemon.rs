@@ -489,7 +489,14 @@ impl Daemon {
         // The writer drains what is queued and exits.
         self.shared.audit.close();
         if let Some(t) = self.audit_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            // A writer stuck on a dead disk or a full pipe must not hold up the exit.
+            let join = tokio::task::spawn_blocking(move || t.join());
+            if tokio::time::timeout(Duration::from_secs(5), join)
+                .await
+                .is_err()
+            {
+                tracing::warn!("audit writer did not finish within 5 s: exiting without it");
+            }
         }
         Ok(())
     }
