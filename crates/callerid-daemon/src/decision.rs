@@ -262,6 +262,17 @@ impl PolicyHandle {
     pub(crate) fn reload(&self) -> Result<(), Error> {
         let rules = self.source.load()?;
         let old = self.get();
+        let shape = |r: &Rules| -> Vec<(String, PathBuf, PathBuf)> {
+            r.listeners
+                .iter()
+                .map(|l| (l.name.clone(), l.path.clone(), l.backend.clone()))
+                .collect()
+        };
+        if shape(&rules) != shape(&old.rules) {
+            tracing::warn!(
+                "reload: listener names, paths or backends changed in the config; those take a restart (rules, expect and tenant are applied now)"
+            );
+        }
         let parts = parts_for(&rules, self.needs);
         let identifier = if parts == old.identifier.parts() {
             old.identifier.clone()

@@ -166,3 +166,28 @@ fn metrics_on_loopback_tcp() {
         "{text}"
     );
 }
+
+#[test]
+fn mode_and_owner_are_applied() {
+    if callerid_testkit::need_root("serve::mode_and_owner_are_applied") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempdir();
+    let sock = path_in(&dir, "owned.sock");
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "serve",
+        "--mode",
+        "0660",
+        "--owner",
+        "4242:4243",
+        "--listen",
+    ])
+    .arg(&sock);
+    let mut d = Daemon::spawn(cmd);
+    d.wait_for("listening on");
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o660);
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4243));
+}
