@@ -776,7 +776,15 @@ fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, 
     }
     buf.push(b'\n');
     audit(shared, st, conn, identity, AuditDecision::Made(decision));
-    match stream.try_write(buf) {
+    // A direct send: tokio's `try_write` would refuse (WouldBlock) until the reactor
+    // has seen the fresh socket become writable, sending every answer through a task.
+    let sent = rustix::net::send(
+        &stream,
+        buf,
+        rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+    )
+    .map_err(io::Error::from);
+    match sent {
         Ok(n) if n == buf.len() => {}
         Ok(n) => finish_answer(shared, st, stream, buf[n..].to_vec()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
