@@ -62,7 +62,10 @@ proxy_protocol = true
     // The gate collects what its rules, audit and header use, nothing more.
     assert!(json["namespaces"].is_null(), "{json}");
     assert_eq!(json["provenance"]["namespaces"], "not_collected", "{json}");
-    assert_eq!(json["provenance"]["user_namespace"], "not_collected", "{json}");
+    assert_eq!(
+        json["provenance"]["user_namespace"], "not_collected",
+        "{json}"
+    );
     for (kind, _) in &h.tlvs {
         assert!(
             (0xE0..=0xEF).contains(kind),
