@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Arguments of `callerid gate`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Gate configuration: the policy plus one or more [[listener]] tables.
+    /// Gate configuration: the policy plus one or more `[[listener]]` tables.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Audit log: a file to append to, or `-` for standard output.
