@@ -159,6 +159,12 @@ fn human(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
             )?;
         }
     }
+    if let Some(Value::Array(changed)) = id.pointer("/drift/changed")
+        && !changed.is_empty()
+    {
+        let what: Vec<&str> = changed.iter().filter_map(Value::as_str).collect();
+        writeln!(out, "drift      since connect: {}", what.join(", "))?;
+    }
     if let Some(Value::Array(ws)) = id.get("warnings") {
         for w in ws {
             writeln!(
