@@ -8,7 +8,10 @@
 //!   Baseline: accept, connect to the same backend, `copy_bidirectional`, close.
 //!
 //! Run: `cargo bench -p callerid-daemon --bench connections` (as root for the BPF
-//! connect-time capture, as the daemon runs in production).
+//! connect-time capture, as the daemon runs in production). On a shared, noisy machine
+//! add `-- --interleaved`: rounds of 300 connections alternate between each path and
+//! its baseline, and the table gives medians over rounds and the median of the
+//! per-round ratios, so a burst of someone else's load hits both sides alike.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
@@ -17,7 +20,75 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 fn main() {
-    divan::main();
+    if std::env::args().any(|a| a == "--interleaved") {
+        interleaved();
+    } else {
+        divan::main();
+    }
+}
+
+fn interleaved() {
+    type Case = (&'static str, fn());
+    let pairs: [(Case, Case); 4] = [
+        (
+            ("serve baseline: accept+write+close", || {
+                drop(ask(&ENV.serve_base))
+            }),
+            ("serve: identify+decide+answer", || drop(ask(&ENV.serve))),
+        ),
+        (
+            ("serve baseline: accept+write+close", || {
+                drop(ask(&ENV.serve_base))
+            }),
+            ("serve + audit file", || drop(ask(&ENV.serve_audit))),
+        ),
+        (
+            ("gate baseline: accept+connect+copy_bidirectional", || {
+                drop(echo(&ENV.gate_base))
+            }),
+            ("gate: identify+decide+forward", || drop(echo(&ENV.gate))),
+        ),
+        (
+            ("gate baseline: accept+connect+copy_bidirectional", || {
+                drop(echo(&ENV.gate_base))
+            }),
+            ("gate, always splice", || drop(echo(&ENV.gate_splice))),
+        ),
+    ];
+    const ROUNDS: usize = 30;
+    const PER_ROUND: u32 = 300;
+    let time = |f: fn()| {
+        let t = std::time::Instant::now();
+        for _ in 0..PER_ROUND {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "| path | µs/conn (median of {ROUNDS} rounds) | conn/s | baseline µs/conn | ratio (median per round) |"
+    );
+    println!("|---|---|---|---|---|");
+    for ((bname, base), (sname, subject)) in pairs {
+        let (mut b, mut s, mut r) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let tb = time(base);
+            let ts = time(subject);
+            b.push(tb);
+            s.push(ts);
+            r.push(ts / tb);
+        }
+        let (mb, ms) = (median(b), median(s));
+        println!(
+            "| {sname} | {ms:.1} | {:.0} | {bname}: {mb:.1} ({:.0}/s) | {:.2}× |",
+            1e6 / ms,
+            1e6 / mb,
+            median(r)
+        );
+    }
 }
 
 struct Env {
