@@ -34,25 +34,33 @@ fn interleaved() {
             ("serve baseline: accept+write+close", || {
                 drop(ask(&ENV.serve_base))
             }),
-            ("serve: identify+decide+answer", || drop(ask(&ENV.serve))),
+            ("serve: identify+decide+answer", || {
+                std::hint::black_box(ask(&ENV.serve));
+            }),
         ),
         (
             ("serve baseline: accept+write+close", || {
                 drop(ask(&ENV.serve_base))
             }),
-            ("serve + audit file", || drop(ask(&ENV.serve_audit))),
+            ("serve + audit file", || {
+                std::hint::black_box(ask(&ENV.serve_audit));
+            }),
         ),
         (
             ("gate baseline: accept+connect+copy_bidirectional", || {
                 drop(echo(&ENV.gate_base))
             }),
-            ("gate: identify+decide+forward", || drop(echo(&ENV.gate))),
+            ("gate: identify+decide+forward", || {
+                std::hint::black_box(echo(&ENV.gate));
+            }),
         ),
         (
             ("gate baseline: accept+connect+copy_bidirectional", || {
                 drop(echo(&ENV.gate_base))
             }),
-            ("gate, always splice", || drop(echo(&ENV.gate_splice))),
+            ("gate, always splice", || {
+                std::hint::black_box(echo(&ENV.gate_splice));
+            }),
         ),
     ];
     const ROUNDS: usize = 30;
