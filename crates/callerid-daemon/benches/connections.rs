@@ -32,7 +32,7 @@ fn interleaved() {
     let pairs: [(Case, Case); 4] = [
         (
             ("serve baseline: accept+write+close", || {
-                drop(ask(&ENV.serve_base))
+                std::hint::black_box(ask(&ENV.serve_base));
             }),
             ("serve: identify+decide+answer", || {
                 std::hint::black_box(ask(&ENV.serve));
@@ -40,7 +40,7 @@ fn interleaved() {
         ),
         (
             ("serve baseline: accept+write+close", || {
-                drop(ask(&ENV.serve_base))
+                std::hint::black_box(ask(&ENV.serve_base));
             }),
             ("serve + audit file", || {
                 std::hint::black_box(ask(&ENV.serve_audit));
@@ -48,7 +48,7 @@ fn interleaved() {
         ),
         (
             ("gate baseline: accept+connect+copy_bidirectional", || {
-                drop(echo(&ENV.gate_base))
+                std::hint::black_box(echo(&ENV.gate_base));
             }),
             ("gate: identify+decide+forward", || {
                 std::hint::black_box(echo(&ENV.gate));
@@ -56,7 +56,7 @@ fn interleaved() {
         ),
         (
             ("gate baseline: accept+connect+copy_bidirectional", || {
-                drop(echo(&ENV.gate_base))
+                std::hint::black_box(echo(&ENV.gate_base));
             }),
             ("gate, always splice", || {
                 std::hint::black_box(echo(&ENV.gate_splice));
