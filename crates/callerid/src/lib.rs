@@ -58,6 +58,7 @@ mod identifier;
 mod identity;
 mod ids;
 mod parse;
+pub mod peers;
 mod process;
 mod sys;
 mod userns;

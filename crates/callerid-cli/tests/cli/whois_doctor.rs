@@ -63,6 +63,12 @@ fn whois_json_and_human() {
         .spawn()
         .expect("sleep");
     let pid = child.id().to_string();
+    // spawn() returns after fork, possibly before the child has exec'd `sleep`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != "sleep") {
+        assert!(std::time::Instant::now() < deadline, "sleep never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 
     let out = callerid(&["whois", "--pid", &pid, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
