@@ -865,9 +865,17 @@ fn gate_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream) {
     let mut header = Vec::new();
     if st.spec.proxy_protocol {
         let rule = current.rules.rule_name(&out);
+        // Clients rarely bind their socket; when one did, its path is the source.
+        let client = stream.peer_addr().ok();
+        let client_path = client
+            .as_ref()
+            .and_then(|a| a.as_pathname())
+            .map(|p| p.as_os_str().as_encoded_bytes())
+            .unwrap_or_default();
         if let Err(e) = crate::proxy::for_connection(
             &st.spec.name,
             &st.path_bytes,
+            client_path,
             &identity,
             rule,
             &mut header,
