@@ -757,16 +757,12 @@ fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, 
         }
     };
     buf.clear();
-    // A denied caller learns the decision, not what we know about it.
-    let shown = if decision.allow {
-        identity.as_ref()
-    } else {
-        None
-    };
+    // The answer is the caller's own identity and the decision, allowed or not (the
+    // `serve` contract): a denied caller is told why, and what the host saw of it.
     if serde_json::to_writer(
         &mut *buf,
         &Answer {
-            identity: shown,
+            identity: identity.as_ref(),
             decision: &decision,
         },
     )
