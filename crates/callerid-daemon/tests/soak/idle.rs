@@ -1,0 +1,1 @@
+//! 10 k idle connections held open through a gate.

@@ -1,0 +1,5 @@
+//! Slowloris clients against a gate listener with limits.
+
+pub(crate) fn attacker_role() -> i32 {
+    3
+}
