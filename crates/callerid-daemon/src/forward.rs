@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 
-/// Relay buffer per direction, allocated on the first byte (idle connections hold
-/// none).
+/// Relay buffer per direction, allocated when bytes arrive and freed when the
+/// direction goes quiet (idle connections hold none).
 const BUF: usize = 32 * 1024;
 
 /// How a relay ended.
@@ -110,13 +110,20 @@ async fn pump(
             return pump_splice(from, to, counter, last, epoch).await;
         }
         from.readable().await?;
-        if buf.is_empty() {
-            buf.resize(BUF, 0);
+        if buf.capacity() == 0 {
+            // Read into spare capacity: nothing is zeroed, untouched pages stay free.
+            buf.reserve_exact(BUF);
         }
-        let n = match from.try_read(&mut buf) {
+        buf.clear();
+        let n = match from.try_read_buf(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Drained (or a spurious wake-up, which a fresh socket gets): a quiet
+                // direction gives its buffer back, so idle connections hold none.
+                buf = Vec::new();
+                continue;
+            }
             Err(e) => return Err(e),
         };
         last.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
