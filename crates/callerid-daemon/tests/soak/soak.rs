@@ -265,11 +265,11 @@ fn soak_through_gate() {
     // Even cgroups are allowed, odd ones denied (by path, through the policy).
     let cgroups: Vec<TestCgroup> = (0..CGROUPS)
         .map(|i| {
-            let kind = if i % 2 == 0 { "allow" } else { "deny" };
+            let kind = if i.is_multiple_of(2) { "allow" } else { "deny" };
             TestCgroup::new(&format!("{kind}-{i:02}")).expect("create test cgroup")
         })
         .collect();
-    let allowed = |i: usize| i % 2 == 0;
+    let allowed = |i: usize| i.is_multiple_of(2);
     let config = format!(
         r#"
 version = 1

@@ -37,23 +37,32 @@ pub(crate) fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Raises this process's RLIMIT_NOFILE (soft and hard) to at least `n`; children —
-/// the daemon among them — inherit it. Raising the hard limit needs root.
-pub(crate) fn raise_nofile(n: u64) {
+/// Raises this process's RLIMIT_NOFILE towards `want` (children — the daemon among
+/// them — inherit it) and returns the soft limit now in force. Beyond the hard limit
+/// this needs CAP_SYS_RESOURCE; without it (a container's root often lacks it) the soft
+/// limit is raised to the hard one and the caller scales down.
+pub(crate) fn raise_nofile(want: u64) -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let cur = getrlimit(Resource::Nofile);
-    if cur.current.is_some_and(|c| c >= n) {
-        return;
+    let soft = cur.current.unwrap_or(u64::MAX);
+    if soft >= want {
+        return soft;
     }
-    let max = cur.maximum.map_or(n, |m| m.max(n));
-    setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(n),
-            maximum: Some(max),
-        },
-    )
-    .expect("raise RLIMIT_NOFILE (needs root beyond the hard limit)");
+    let hard = cur.maximum.unwrap_or(u64::MAX);
+    let set = |current: u64, maximum: u64| {
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(current),
+                maximum: Some(maximum),
+            },
+        )
+    };
+    if set(want, hard.max(want)).is_ok() {
+        return want;
+    }
+    set(hard, hard).expect("raise RLIMIT_NOFILE to its hard limit");
+    hard
 }
 
 /// A command that runs this test binary in `role`.
@@ -293,14 +302,6 @@ pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
         let (k, v) = l.rsplit_once(' ')?;
         (k == series).then(|| v.parse().ok()).flatten()
     })
-}
-
-/// Sum of every sample of a metric family whose labels contain `filter`.
-pub(crate) fn sum_samples(text: &str, name: &str, filter: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(filter))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
 }
 
 /// Connects, retrying while the listener's backlog is full (`EAGAIN`) up to
