@@ -33,7 +33,7 @@ fn ten_thousand_idle_connections() {
     let limit = raise_nofile((2 * want + 4096) as u64) as usize;
     let n = want.min(limit.saturating_sub(64) / 2);
     if n < want {
-        eprintln!(
+        figure!(
             "idle: RLIMIT_NOFILE is capped at {limit} here (no CAP_SYS_RESOURCE to raise the \
              hard limit): holding {n} connections instead of {want}"
         );
@@ -94,22 +94,24 @@ decision_timeout = "60s"
 
     let per_idle = (open.rss_kib as f64 - base.rss_kib as f64) / n as f64;
     let per_used = (after_traffic.rss_kib as f64 - base.rss_kib as f64) / n as f64;
-    eprintln!(
+    figure!(
         "idle: {n} connections opened and forwarded in {:.1} s; daemon idle {:?}",
         opened.as_secs_f64(),
         base
     );
-    eprintln!(
+    figure!(
         "idle: with {n} open: fds {} RSS {} KiB => {per_idle:.2} KiB RSS per idle connection \
          (never sent a byte); after one round trip on each: RSS {} KiB => {per_used:.2} KiB \
          per connection",
-        open.fds, open.rss_kib, after_traffic.rss_kib
+        open.fds,
+        open.rss_kib,
+        after_traffic.rss_kib
     );
 
     drop(held);
     gate.wait_idle("idle");
     let closed = gate.usage();
-    eprintln!("idle: after closing all: {closed:?}");
+    figure!("idle: after closing all: {closed:?}");
 
     assert_eq!(dead, 0, "connections not served while {n} are held");
     assert!(fresh_ok, "a new client is not served while {n} are held");

@@ -331,7 +331,7 @@ decision_timeout = "1s"
         )
         .unwrap_or(0.0) as u64
     };
-    eprintln!(
+    figure!(
         "slowloris: {secs} s attack: {connects} attacker connections ({cut} cut off, {never_cut} \
          never), {per_identity} refused by max_per_identity = {MAX_PER_IDENTITY}, at most \
          {trickle_max} trickling at once ({echoed} bytes echoed); stalled backend: {s_connects} \
@@ -340,7 +340,7 @@ decision_timeout = "1s"
         ok.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed)
     );
-    eprintln!("slowloris: daemon before {before:?}, peak {peak:?}, after {after:?}");
+    figure!("slowloris: daemon before {before:?}, peak {peak:?}, after {after:?}");
 
     assert_eq!(
         failed.load(Ordering::Relaxed),

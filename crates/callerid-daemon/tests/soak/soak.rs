@@ -297,7 +297,7 @@ decision_timeout = "60s"
     let bstats = Arc::new(BackendStats::default());
     backends.proxy_check(&gate.path("backend.sock"), bstats.clone());
     let before = gate.usage();
-    eprintln!(
+    figure!(
         "soak: {total} connections, {per_client} per client process, {workers} at once, \
          {CGROUPS} cgroups, capture={}; daemon before: {before:?}",
         gate.capture
@@ -392,19 +392,26 @@ decision_timeout = "60s"
             .map_or(after.rss_kib, |s| s.2.rss_kib)
     };
     let (rss_10, rss_50) = (rss_at(0.1), rss_at(0.5));
-    eprintln!(
+    figure!(
         "soak: {connects} connections in {:.1} s = {:.0} conn/s (client processes spawned \
          included; {} processes)",
         elapsed.as_secs_f64(),
         connects as f64 / elapsed.as_secs_f64(),
         reports.len()
     );
-    eprintln!(
+    figure!(
         "soak: daemon fds before {} / max during {} / after {}; RSS KiB at 10% {} / 50% {} / \
          after {}; VmHWM {} KiB; threads {}",
-        before.fds, max_fds, after.fds, rss_10, rss_50, after.rss_kib, hwm, after.threads
+        before.fds,
+        max_fds,
+        after.fds,
+        rss_10,
+        rss_50,
+        after.rss_kib,
+        hwm,
+        after.threads
     );
-    eprintln!(
+    figure!(
         "soak: audit lines {} in {} file(s), cgroup.at {:?}; backend verified {} mismatched {} \
          no-request {}",
         tail_total(&summary),

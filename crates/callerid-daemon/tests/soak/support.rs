@@ -18,6 +18,16 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 
 pub(crate) const ROLE_ENV: &str = "CALLERID_SOAK_ROLE";
 
+/// Prints a measured figure to the test log: straight to stderr, past libtest's
+/// output capture, so CI logs show it without `--nocapture`.
+macro_rules! figure {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+pub(crate) use figure;
+
 /// `CALLERID_SOAK=long` selects the long form (1 M connections, …).
 pub(crate) fn long_form() -> bool {
     std::env::var("CALLERID_SOAK").is_ok_and(|v| v == "long")
