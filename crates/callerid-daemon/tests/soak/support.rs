@@ -134,13 +134,19 @@ fn daemon_role() -> i32 {
     let dir = config.parent().expect("config dir").to_path_buf();
     let mut cfg = DaemonConfig::gate(config).expect("gate config");
     cfg.audit = Some(AuditSink::File(dir.join("audit.log")));
-    // Big enough that a burst never outruns the writer: a dropped record would look
-    // like a missing audit line (and is asserted to be zero).
-    cfg.audit_queue = 1 << 16;
+    // 4x the default, so that the writer thread being starved for a few seconds on a
+    // busy 2-core machine drops nothing: a dropped record would look like a missing
+    // audit line (drops are asserted to be zero). The queue is preallocated: each slot
+    // is ~800 bytes, so this is ~13 MiB of the daemon's baseline RSS (3 MiB by default).
+    cfg.audit_queue = 1 << 14;
     cfg.metrics = Some(MetricsAddr::Unix(dir.join("metrics.sock")));
     cfg.notify = false;
     cfg.socket_activation = false;
     cfg.drain_timeout = Duration::from_secs(5);
+    // For comparing figures without the BPF program (and what libbpf keeps).
+    if std::env::var("CALLERID_SOAK_NO_CAPTURE").is_ok_and(|v| v == "1") {
+        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
