@@ -140,7 +140,8 @@ fn report_and_exit(r: &Report) -> ! {
     std::process::exit(0);
 }
 
-/// The `client` role: moves itself into `$CALLERID_SOAK_CGROUP`, then makes
+/// The `client` role: moves itself into `$CALLERID_SOAK_CGROUP` (or, when not root,
+/// waits to be moved into `$CALLERID_SOAK_CGROUP_REL`), then makes
 /// `$CALLERID_SOAK_CONNS` connections to `$CALLERID_SOAK_SOCK`, each sending
 /// `<pid> <pidfs id> <cgroup id>\n` and expecting `ok\n` (allowed: the backend checked
 /// the PROXY header against the claim) or a close (denied). The last connection ends as
@@ -151,7 +152,23 @@ pub(crate) fn client_role() -> i32 {
     let cg = PathBuf::from(var("CALLERID_SOAK_CGROUP"));
     let conns: u64 = var("CALLERID_SOAK_CONNS").parse().expect("conns");
     let end = End::parse(&var("CALLERID_SOAK_END")).expect("end mode");
-    std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string()).expect("enter cgroup");
+    match std::env::var("CALLERID_SOAK_CGROUP_REL") {
+        // Not root: the test moves us; wait until we are there.
+        Ok(rel) => {
+            let want = format!("0::{rel}");
+            let deadline = Instant::now() + PATIENCE;
+            let here = || {
+                std::fs::read_to_string("/proc/self/cgroup")
+                    .is_ok_and(|t| t.lines().any(|l| l == want))
+            };
+            while !here() {
+                assert!(Instant::now() < deadline, "never moved into {rel}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Err(_) => std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string())
+            .expect("enter cgroup"),
+    }
     let pidfd = rustix::process::pidfd_open(
         rustix::process::getpid(),
         rustix::process::PidfdFlags::empty(),
@@ -236,8 +253,12 @@ pub(crate) fn client_role() -> i32 {
     report_and_exit(&r)
 }
 
+/// Clients running as this user are denied by uid, whatever their cgroup.
+const DENIED_UID: u32 = 4242;
+
 struct Job {
     cgroup: usize,
+    uid: Option<u32>,
     conns: usize,
     end: End,
 }
@@ -262,7 +283,8 @@ fn soak_through_gate() {
     let workers = env_usize("CALLERID_SOAK_WORKERS", 8);
     let rotate_every = if long { 100_000 } else { total as u64 / 2 };
 
-    // Even cgroups are allowed, odd ones denied (by path, through the policy).
+    // Even cgroups are allowed, odd ones denied (by path, through the policy), and a
+    // fifth of the clients run as a user denied by uid before cgroups are looked at.
     let cgroups: Vec<TestCgroup> = (0..CGROUPS)
         .map(|i| {
             let kind = if i.is_multiple_of(2) { "allow" } else { "deny" };
@@ -274,6 +296,12 @@ fn soak_through_gate() {
         r#"
 version = 1
 default = "deny"
+
+[[rule]]
+name = "soak-denied-uid"
+action = "deny"
+listener = "soak"
+match = {{ uid = {DENIED_UID} }}
 
 [[rule]]
 name = "soak-allowed"
@@ -308,6 +336,8 @@ decision_timeout = "60s"
     let jobs: Vec<Job> = (0..total.div_ceil(per_client))
         .map(|j| Job {
             cgroup: j % CGROUPS,
+            // Every fifth client runs as DENIED_UID (spread over both kinds of cgroup).
+            uid: (j % 5 == 4).then_some(DENIED_UID),
             conns: per_client.min(total - j * per_client),
             end: End::of_job(j / 2),
         })
@@ -323,20 +353,29 @@ decision_timeout = "60s"
                 loop {
                     let j = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(j) else { return };
-                    let mut child = role_command("client")
-                        .env("CALLERID_SOAK_SOCK", gate.path("gate.sock"))
-                        .env("CALLERID_SOAK_CGROUP", cgroups[job.cgroup].dir())
+                    let cg = &cgroups[job.cgroup];
+                    let mut cmd = role_command("client");
+                    cmd.env("CALLERID_SOAK_SOCK", gate.path("gate.sock"))
+                        .env("CALLERID_SOAK_CGROUP", cg.dir())
                         .env("CALLERID_SOAK_CONNS", job.conns.to_string())
-                        .env("CALLERID_SOAK_END", job.end.name())
-                        .spawn()
-                        .expect("spawn client");
+                        .env("CALLERID_SOAK_END", job.end.name());
+                    if let Some(uid) = job.uid {
+                        use std::os::unix::process::CommandExt;
+                        cmd.uid(uid)
+                            .gid(uid)
+                            .env("CALLERID_SOAK_CGROUP_REL", cg.rel_path());
+                    }
+                    let mut child = cmd.spawn().expect("spawn client");
+                    if job.uid.is_some() {
+                        cg.add_pid(child.id()).expect("move client into its cgroup");
+                    }
                     let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
                     let line = read_marked(&mut out, "result ");
                     let status = child.wait().expect("wait client");
                     match line.as_deref().and_then(Report::parse) {
                         Some(r) if status.success() => {
                             done.fetch_add(r.connects, Ordering::Relaxed);
-                            reports.lock().expect("reports").push((job.cgroup, r));
+                            reports.lock().expect("reports").push((j, r));
                         }
                         _ => failures
                             .lock()
@@ -452,9 +491,16 @@ decision_timeout = "60s"
     // pid, cgroup and decision, and as many lines as it made connections.
     let mut wrong = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (cg, r) in &reports {
-        let want_path = cgroups[*cg].rel_path();
-        let allow = allowed(*cg);
+    for (j, r) in &reports {
+        let job = &jobs[*j];
+        let want_path = cgroups[job.cgroup].rel_path();
+        let want_uid = u64::from(job.uid.unwrap_or(0));
+        let allow = allowed(job.cgroup) && job.uid.is_none();
+        let want_rule = match (allow, job.uid) {
+            (true, _) => "soak-allowed",
+            (false, Some(_)) => "soak-denied-uid",
+            (false, None) => "-",
+        };
         seen.insert(r.pidfs);
         let mut bad =
             |what: String| wrong.push(format!("client pid {} pidfs {}: {what}", r.pid, r.pidfs));
@@ -478,6 +524,12 @@ decision_timeout = "60s"
         };
         if a.pids != [r.pid] {
             bad(format!("audit pids {:?}", a.pids));
+        }
+        if a.uids != [want_uid] {
+            bad(format!("audit uids {:?}, expected {want_uid}", a.uids));
+        }
+        if a.rules != [want_rule] {
+            bad(format!("audit rules {:?}, expected {want_rule}", a.rules));
         }
         if a.cgroups != [want_path.clone()] {
             bad(format!(

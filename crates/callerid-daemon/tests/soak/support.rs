@@ -218,6 +218,12 @@ impl GateProcess {
             .prefix("callerid-soak")
             .tempdir()
             .expect("tempdir");
+        // Clients that run as another user reach the sockets (mode 0666) through it.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod tempdir");
         let path = dir.path().join("gate.toml");
         let text = config.replace("{dir}", dir.path().to_str().expect("utf-8 tempdir"));
         std::fs::write(&path, text).expect("write config");
@@ -474,7 +480,10 @@ async fn check_one(mut s: tokio::net::UnixStream, stats: &BackendStats) {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Attributed {
     pub(crate) pids: Vec<u64>,
+    pub(crate) uids: Vec<u64>,
     pub(crate) cgroups: Vec<String>,
+    /// Deciding rule names (`-` for the policy default).
+    pub(crate) rules: Vec<String>,
     pub(crate) allowed: u64,
     pub(crate) denied: u64,
 }
@@ -603,6 +612,14 @@ fn account(line: &[u8], listener: &str, sum: &mut AuditSummary) {
     let at = v["cgroup"]["at"].as_str().unwrap_or("(none)");
     *sum.cgroup_at.entry(at.to_owned()).or_default() += 1;
     let cg = v["cgroup"]["path"].as_str().unwrap_or("(none)");
+    let uid = v["peer"]["uid"].as_u64().unwrap_or(u64::MAX);
+    if !e.uids.contains(&uid) {
+        e.uids.push(uid);
+    }
+    let rule = v["rule"].as_str().unwrap_or("-");
+    if !e.rules.iter().any(|r| r == rule) {
+        e.rules.push(rule.to_owned());
+    }
     if !e.cgroups.iter().any(|c| c == cg) {
         e.cgroups.push(cg.to_owned());
     }
