@@ -7,7 +7,7 @@ use callerid_testkit::TestCgroup;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -346,7 +346,6 @@ decision_timeout = "60s"
     let reports: Mutex<Vec<(usize, Report)>> = Mutex::new(Vec::new());
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let started = Instant::now();
-    let done = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -374,7 +373,6 @@ decision_timeout = "60s"
                     let status = child.wait().expect("wait client");
                     match line.as_deref().and_then(Report::parse) {
                         Some(r) if status.success() => {
-                            done.fetch_add(r.connects, Ordering::Relaxed);
                             reports.lock().expect("reports").push((j, r));
                         }
                         _ => failures
@@ -396,7 +394,9 @@ decision_timeout = "60s"
                     let old = gate.path(&format!("audit.log.{rotated}"));
                     std::fs::rename(gate.path("audit.log"), &old).expect("rotate audit log");
                     gate.hup();
-                    // The tailer reads it through its open descriptor; the name can go.
+                    // The tailer reads it through its open descriptor (it has read
+                    // past the previous rotation, so it holds this file): the name
+                    // can go.
                     let _ = std::fs::remove_file(&old);
                 }
                 std::thread::sleep(Duration::from_millis(50));
