@@ -342,6 +342,8 @@ decision_timeout = "60s"
             end: End::of_job(j / 2),
         })
         .collect();
+    // Clients that run as DENIED_UID cannot necessarily reach the build directory.
+    let (_bin_dir, public_exe) = public_copy_of_self();
     let next = AtomicUsize::new(0);
     let reports: Mutex<Vec<(usize, Report)>> = Mutex::new(Vec::new());
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -353,7 +355,10 @@ decision_timeout = "60s"
                     let j = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(j) else { return };
                     let cg = &cgroups[job.cgroup];
-                    let mut cmd = role_command("client");
+                    let mut cmd = match job.uid {
+                        Some(_) => role_command_of(&public_exe, "client"),
+                        None => role_command("client"),
+                    };
                     cmd.env("CALLERID_SOAK_SOCK", gate.path("gate.sock"))
                         .env("CALLERID_SOAK_CGROUP", cg.dir())
                         .env("CALLERID_SOAK_CONNS", job.conns.to_string())

@@ -77,7 +77,26 @@ pub(crate) fn raise_nofile(want: u64) -> u64 {
 
 /// A command that runs this test binary in `role`.
 pub(crate) fn role_command(role: &str) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
+    role_command_of(&std::env::current_exe().expect("current_exe"), role)
+}
+
+/// A copy of this test binary that any user can run (the build directory may be under
+/// a home only root can enter), in a directory removed on drop.
+pub(crate) fn public_copy_of_self() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("callerid-soak-bin")
+        .tempdir()
+        .expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let exe = dir.path().join("soak");
+    std::fs::copy(std::env::current_exe().expect("current_exe"), &exe).expect("copy self");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (dir, exe)
+}
+
+/// A command that runs `exe` (this test binary or a copy) in `role`.
+pub(crate) fn role_command_of(exe: &Path, role: &str) -> Command {
     let mut c = Command::new(exe);
     c.args([
         "--exact",
