@@ -3,8 +3,8 @@
 //!
 //! Rule mix (per 20 rules): 9 per-container allows (12-hex prefix), 4 uid + exe-glob
 //! rules, 3 exact units, 2 pod uids, 1 cgroup id, 1 cgroup-path glob (indexed by its
-//! literal prefix); and 1 rule in 100 has no indexable key at all (`runtime` +
-//! `userns_initial`), so it is checked for every peer. Peers: one that matches the last
+//! literal prefix); and 1 rule in 100 is `runtime = "podman"` + `userns_initial`, which
+//! only the coarse runtime index files, so it is a candidate for every (podman) peer. Peers: one that matches the last
 //! container rule of the file, one that matches nothing (default deny: every candidate
 //! evaluated).
 #![allow(clippy::unwrap_used)]
@@ -37,7 +37,7 @@ fn policy_text(n: usize) -> String {
             if i % 7 == 0 { "deny" } else { "allow" }
         );
         if i % 100 == 99 {
-            let _ = writeln!(s, "runtime = \"docker\"\nuserns_initial = true");
+            let _ = writeln!(s, "runtime = \"podman\"\nuserns_initial = true");
             continue;
         }
         let _ = match i % 20 {

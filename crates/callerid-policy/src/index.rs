@@ -3,7 +3,8 @@
 //! Every rule is filed under at most one *index key*: the most selective attribute it
 //! constrains to exact values (a container id prefix before a cgroup id before a unit
 //! before a uid …), or, failing that, the literal prefix of its `cgroup`, `exe` or
-//! `unit` globs. A rule with neither goes to the `always` list. For an identity, each
+//! `unit` globs, or its low-cardinality `tenant`, `runtime`, `qos`, `kind` or
+//! `listener`. A rule with none of these goes to the `always` list. For an identity, each
 //! index yields the (ascending) rule numbers filed under the identity's value (for a
 //! prefix index: under every prefix of it); merging those lists with `always` gives, in
 //! file order, every rule that could match — a rule not among them has a condition the
@@ -52,13 +53,19 @@ pub enum IndexKey {
     UnitPrefix,
     /// `tenant` (exact names only).
     Tenant,
+    /// `runtime` (a dozen values: only better than nothing).
+    Runtime,
+    /// `qos`.
+    Qos,
+    /// `kind`.
+    Kind,
     /// The rule's `listener`.
     Listener,
 }
 
 impl IndexKey {
     /// All keys, most selective first.
-    pub const ALL: [IndexKey; 16] = [
+    pub const ALL: [IndexKey; 19] = [
         Self::Container,
         Self::CgroupId,
         Self::PodUid,
@@ -74,6 +81,9 @@ impl IndexKey {
         Self::ExePrefix,
         Self::UnitPrefix,
         Self::Tenant,
+        Self::Runtime,
+        Self::Qos,
+        Self::Kind,
         Self::Listener,
     ];
 
@@ -95,6 +105,9 @@ impl IndexKey {
             Self::ExePrefix => "exe_prefix",
             Self::UnitPrefix => "unit_prefix",
             Self::Tenant => "tenant",
+            Self::Runtime => "runtime",
+            Self::Qos => "qos",
+            Self::Kind => "kind",
             Self::Listener => "listener",
         }
     }
@@ -166,6 +179,10 @@ fn filing(cond: &Cond) -> Filing {
         Cond::Gid(v) => nums(IndexKey::Gid, v.iter().map(|&u| u64::from(u))),
         Cond::Slice(p) => exact_strs(IndexKey::Slice, p),
         Cond::Tenant(p) => exact_strs(IndexKey::Tenant, p),
+        // Fieldless enums: their discriminant is a stable key within one process.
+        Cond::Runtime(v) => nums(IndexKey::Runtime, v.iter().map(|&r| r as u64)),
+        Cond::Qos(v) => nums(IndexKey::Qos, v.iter().map(|&q| q as u64)),
+        Cond::Kind(v) => nums(IndexKey::Kind, v.iter().map(|&k| k as u64)),
         _ => None,
     }
 }
@@ -321,6 +338,13 @@ impl Index {
         self.prefixed(IndexKey::ExePrefix, exe, &mut lists);
         self.prefixed(IndexKey::UnitPrefix, unit, &mut lists);
         lists.push(self.s(IndexKey::Tenant, ctx.tenant));
+        let inner = wl.and_then(|w| w.chain.last());
+        lists.push(self.n(IndexKey::Runtime, inner.map(|e| e.runtime as u64)));
+        lists.push(self.n(
+            IndexKey::Qos,
+            wl.and_then(|w| w.pod.as_ref()).map(|p| p.qos as u64),
+        ));
+        lists.push(self.n(IndexKey::Kind, inner.map(|e| e.kind as u64)));
         lists.push(self.s(IndexKey::Listener, ctx.listener));
 
         // Usually one to three lists are non-empty: a k-way merge by scanning heads is

@@ -362,6 +362,10 @@ impl Policy {
         }
     }
 
+    /// Below this many rules a plain scan beats gathering index candidates (measured in
+    /// `benches/decide.rs`: 10 rules, 53 ns linear vs 74 ns indexed).
+    const LINEAR_BELOW: usize = 16;
+
     /// The embedded `serve` default: no rules, default allow ([`ALLOW_ALL_TOML`]).
     pub fn allow_all() -> Self {
         Self::from_rules(Action::Allow, Vec::new())
@@ -388,8 +392,8 @@ impl Policy {
     }
 
     /// Decides without allocating: the listener's `expect` first (a failure denies),
-    /// then the first matching rule in file order (found through the indexes), else
-    /// the default.
+    /// then the first matching rule in file order (found through the indexes once the
+    /// policy has 16 rules or more), else the default.
     pub fn evaluate(&self, identity: &Identity, ctx: &Context<'_>) -> Outcome {
         if let Some(e) = ctx.expect
             && !e.matches(identity, ctx)
@@ -398,6 +402,9 @@ impl Policy {
                 allow: false,
                 by: DecidedBy::Expect,
             };
+        }
+        if self.rules.len() < Self::LINEAR_BELOW {
+            return self.evaluate_linear(identity, ctx);
         }
         match self
             .index

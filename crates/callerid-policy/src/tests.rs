@@ -557,6 +557,10 @@ match = { cgroup = ["/a/*", "/*/b"] }
 name = "g"
 action = "allow"
 match = { exe = "/usr/bin/*", unit = "app-*" }
+[[rule]]
+name = "h"
+action = "deny"
+match = { runtime = ["docker", "podman"], userns_initial = true }
 "#,
     );
     let keys: Vec<_> = p.rules().iter().map(Rule::index_key).collect();
@@ -570,11 +574,12 @@ match = { exe = "/usr/bin/*", unit = "app-*" }
             Some(CgroupPrefix),
             Some(Listener),
             None,
-            Some(ExePrefix)
+            Some(ExePrefix),
+            Some(Runtime)
         ]
     );
     let s = p.summary();
-    assert_eq!(s.rules, 7);
+    assert_eq!(s.rules, 8);
     assert_eq!(s.unindexed, 1);
     assert_eq!(
         s.indexed,
@@ -584,6 +589,7 @@ match = { exe = "/usr/bin/*", unit = "app-*" }
             (Uid, 1),
             (CgroupPrefix, 1),
             (ExePrefix, 1),
+            (Runtime, 1),
             (Listener, 1)
         ]
     );

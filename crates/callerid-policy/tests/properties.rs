@@ -113,7 +113,7 @@ fn rule_strategy() -> impl Strategy<Value = String> {
 }
 
 fn policy_strategy() -> impl Strategy<Value = String> {
-    (prop::collection::vec(rule_strategy(), 0..40), any::<bool>()).prop_map(|(rules, allow)| {
+    (prop::collection::vec(rule_strategy(), 0..60), any::<bool>()).prop_map(|(rules, allow)| {
         let mut s = format!(
             "version = 1\ndefault = \"{}\"\n",
             if allow { "allow" } else { "deny" }

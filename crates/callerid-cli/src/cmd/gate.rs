@@ -1,11 +1,38 @@
-//! `callerid gate`.
+//! `callerid gate`: a policy-enforcing gateway in front of backend sockets.
 
+use anyhow::Context;
+use callerid_daemon::{DaemonConfig, MetricsAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Arguments of `callerid gate`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Gate configuration: the policy plus one or more [[listener]] tables.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Audit log: a file to append to, or `-` for standard output.
+    #[arg(long, value_name = "FILE|-")]
+    audit: Option<String>,
+    /// Serve Prometheus metrics on a Unix socket path or a loopback IP:PORT.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// On SIGTERM, how long to wait for open connections before closing them (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    drain_timeout: f64,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`callerid gate` is not implemented yet")
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::serve::init_logging();
+    let mut cfg = DaemonConfig::gate(args.config.clone())?;
+    cfg.audit = super::serve::audit_sink(args.audit.as_deref());
+    cfg.metrics = args
+        .metrics
+        .as_deref()
+        .map(MetricsAddr::parse)
+        .transpose()?;
+    cfg.drain_timeout =
+        Duration::try_from_secs_f64(args.drain_timeout).context("--drain-timeout")?;
+    super::serve::run_daemon(cfg, "gate", &format!("config {}", args.config.display()))
 }

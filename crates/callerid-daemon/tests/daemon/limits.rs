@@ -1,0 +1,164 @@
+//! Limits: per listener, per identity, idle timeout, the decision timeout.
+
+use crate::support::*;
+use serde_json::Value;
+use std::os::unix::net::UnixStream;
+
+fn gate_with(extra: &str) -> TestDaemon {
+    let d = TestDaemon::gate(&format!(
+        r#"
+version = 1
+default = "allow"
+
+[[listener]]
+name = "lim"
+path = "{{dir}}/gate.sock"
+backend = "{{dir}}/backend.sock"
+{extra}
+"#
+    ));
+    d
+}
+
+fn reasons(line: &Value) -> String {
+    line["reasons"].to_string()
+}
+
+#[test]
+fn max_connections_per_listener() {
+    let d = gate_with("max_connections = 2");
+    let _b = echo_backend(&d.path("backend.sock"));
+    let mut a = UnixStream::connect(&d.socket).unwrap();
+    let mut b = UnixStream::connect(&d.socket).unwrap();
+    assert!(roundtrip(&mut a, "a\n") && roundtrip(&mut b, "b\n"));
+    let mut c = UnixStream::connect(&d.socket).unwrap();
+    assert!(
+        refused(&mut c),
+        "a third connection is over max_connections"
+    );
+    drop(a);
+    // The slot comes back once the first relay has ended.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let mut e = UnixStream::connect(&d.socket).unwrap();
+        if roundtrip(&mut e, "e\n") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never returned");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let lines = d.audit_lines(4);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["allow"] == false && reasons(l).contains("max_connections")),
+        "{lines:?}"
+    );
+    assert!(
+        d.scrape().contains(
+            r#"callerid_limit_rejections_total{listener="lim",reason="max_connections"}"#
+        )
+    );
+}
+
+#[test]
+fn max_per_identity_cuts_off_a_slowloris_but_not_others() {
+    if callerid_testkit::need_root("limits::max_per_identity_cuts_off_a_slowloris_but_not_others") {
+        return;
+    }
+    if !have("socat") || !have("setpriv") {
+        callerid_testkit::skip("limits::max_per_identity", "needs socat and setpriv");
+        return;
+    }
+    let d = gate_with("max_per_identity = 2\nidle_timeout = 30.0");
+    let _b = echo_backend(&d.path("backend.sock"));
+    // We (uid 0) hold two idle connections: the slowloris.
+    let held: Vec<UnixStream> = (0..2)
+        .map(|_| UnixStream::connect(&d.socket).unwrap())
+        .collect();
+    let mut third = UnixStream::connect(&d.socket).unwrap();
+    assert!(
+        refused(&mut third),
+        "third connection of the same identity is refused"
+    );
+    // Another identity is still served.
+    let other = Client::spawn(
+        &["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups"],
+        &d.socket,
+    );
+    assert_eq!(other.run("still served\n"), "still served\n");
+    drop(held);
+    let lines = d.audit_lines(4);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["allow"] == false && reasons(l).contains("max_per_identity")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["allow"] == true && l["peer"]["uid"] == 4242),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn idle_connections_are_closed() {
+    let d = gate_with("idle_timeout = 0.3");
+    let _b = echo_backend(&d.path("backend.sock"));
+    let mut a = UnixStream::connect(&d.socket).unwrap();
+    assert!(roundtrip(&mut a, "hi\n"));
+    // Say nothing: the gate closes both sides after the idle timeout.
+    a.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 8];
+    use std::io::Read;
+    assert_eq!(
+        a.read(&mut buf).unwrap(),
+        0,
+        "idle connection closed by the gate"
+    );
+}
+
+#[test]
+fn decision_timeout_bounds_a_stuck_backend() {
+    // A backend that never accepts, with its backlog full: connect() keeps failing with
+    // EAGAIN and the gate retries until the decision timeout, then refuses.
+    let d = gate_with("decision_timeout = 0.3");
+    let backend = rustix::net::socket(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        None,
+    )
+    .unwrap();
+    let addr = rustix::net::SocketAddrUnix::new(d.path("backend.sock")).unwrap();
+    rustix::net::bind(&backend, &addr).unwrap();
+    rustix::net::listen(&backend, 0).unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        let s = rustix::net::socket_with(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        if rustix::net::connect(&s, &addr).is_err() {
+            break;
+        }
+        fillers.push(s);
+        assert!(fillers.len() < 64, "backlog never filled");
+    }
+    let mut c = UnixStream::connect(&d.socket).unwrap();
+    assert!(refused(&mut c));
+    let lines = d.audit_lines(1);
+    assert_eq!(lines[0]["allow"], false);
+    assert!(
+        reasons(&lines[0]).contains("decision_timeout"),
+        "{}",
+        lines[0]
+    );
+    assert!(d.scrape().contains(
+        r#"callerid_limit_rejections_total{listener="lim",reason="decision_timeout"} 1"#
+    ));
+}

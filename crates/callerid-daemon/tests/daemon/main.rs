@@ -1,0 +1,14 @@
+//! Daemon integration tests: real sockets, processes and cgroups, the daemon running
+//! in-process on its own runtime.
+
+mod support;
+
+mod audit;
+mod drain;
+mod forward;
+mod limits;
+mod matrix;
+mod metrics;
+mod proxy;
+mod reload;
+mod serve;
