@@ -57,7 +57,10 @@ fn peercred(a: &UnixStream) -> u32 {
 fn ident(parts: Parts, cache: bool) -> Result<Identifier> {
     let mut b = Identifier::builder().parts(parts);
     if !cache {
-        b = b.cgroup_cache_size(0).userns_cache_size(0);
+        b = b
+            .cgroup_cache_size(0)
+            .userns_cache_size(0)
+            .process_cache_size(0);
     }
     Ok(b.build()?)
 }
@@ -411,11 +414,18 @@ pub fn hold(path: &str) -> Result<()> {
 pub fn profile(what: &str, n: usize) -> Result<()> {
     let lb = Loopback::new()?;
     let parts = match what {
-        "all" => Parts::ALL,
+        "all" | "all-readlink" => Parts::ALL,
         "kernel" => Parts::KERNEL_ONLY,
         _ => Parts::MINIMAL,
     };
-    let who = ident(parts, true)?;
+    let who = if what == "all-readlink" {
+        Identifier::builder()
+            .parts(Parts::ALL)
+            .disable(callerid::Feature::PidfdNamespaceIoctls)
+            .build()?
+    } else {
+        ident(parts, true)?
+    };
     let t = Instant::now();
     for _ in 0..n {
         let (c, a) = lb.pair();
