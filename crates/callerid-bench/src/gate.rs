@@ -46,9 +46,15 @@ pub struct Role {
 }
 
 impl Role {
-    /// Starts `callerid-bench <args>`; its stdout is read line by line.
+    /// Starts `callerid-bench <args>` (this executable); its stdout is read line by line.
     pub fn start(args: &[&str]) -> Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
+        Self::start_with(Command::new(std::env::current_exe()?), args)
+    }
+
+    /// Starts `cmd <args>` (e.g. the `callerid-bench` binary from a test, with a uid);
+    /// its stdout is read line by line.
+    pub fn start_with(mut cmd: Command, args: &[&str]) -> Result<Self> {
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -592,5 +598,94 @@ pub fn load_role(target: &str, mode: &str, n: usize, threads: usize) -> Result<(
         _ => bail!("unknown load mode {mode}"),
     };
     println!("{out}");
+    Ok(())
+}
+
+/// The `soakclient` role: move into `cgroup_dir`, make `n` connections (connect, 8-byte
+/// request, read the echo; a refused one reads EOF), every `exit_every`-th one made by a
+/// short-lived child that connects, writes and exits at once. Prints one JSON line:
+/// `{"pid", "allowed", "refused", "children": [pids], "errors"}`.
+pub fn soak_client(target: &str, cgroup_dir: &str, n: usize, exit_every: usize) -> Result<()> {
+    std::fs::write(Path::new(cgroup_dir).join("cgroup.procs"), "0")
+        .with_context(|| format!("enter {cgroup_dir}"))?;
+    let (mut allowed, mut refused, mut errors) = (0u64, 0u64, 0u64);
+    let mut children = Vec::new();
+    let mut buf = [0u8; 8];
+    for i in 0..n {
+        if exit_every > 0 && i % exit_every == exit_every - 1 {
+            let out = Command::new(std::env::current_exe()?)
+                .args(["connect-exit", target])
+                .stderr(Stdio::null())
+                .output()?;
+            match String::from_utf8_lossy(&out.stdout).trim().parse::<u32>() {
+                Ok(pid) => children.push(pid),
+                Err(_) => errors += 1,
+            }
+            continue;
+        }
+        let r = (|| -> std::io::Result<bool> {
+            let mut c = UnixStream::connect(target)?;
+            c.set_read_timeout(Some(Duration::from_secs(20)))?;
+            let _ = c.write_all(b"ping1234");
+            let mut got = 0;
+            while got < buf.len() {
+                match c.read(&mut buf[got..])? {
+                    0 => return Ok(false),
+                    k => got += k,
+                }
+            }
+            Ok(&buf == b"ping1234")
+        })();
+        match r {
+            Ok(true) => allowed += 1,
+            Ok(false) => refused += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => refused += 1,
+            Err(_) => errors += 1,
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({"pid": std::process::id(), "allowed": allowed, "refused": refused,
+                           "children": children, "errors": errors})
+    );
+    Ok(())
+}
+
+/// The `connect-exit` role: connect, write a request, exit without waiting.
+pub fn connect_exit(target: &str) -> Result<()> {
+    let mut c = UnixStream::connect(target)?;
+    let _ = c.write_all(b"ping1234");
+    // Report our pid to the parent through stdout before exiting.
+    println!("{}", std::process::id());
+    Ok(())
+}
+
+/// The `slowloris` role: open `n` connections and send nothing; then report how many
+/// the gate closed (EOF) within `wait_secs`: `{"opened", "closed", "open"}`.
+pub fn slowloris(target: &str, n: usize, wait_secs: u64) -> Result<()> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        match UnixStream::connect(target) {
+            Ok(c) => held.push(c),
+            Err(_) => break,
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(wait_secs);
+    let mut closed = 0usize;
+    let mut open = 0usize;
+    let mut buf = [0u8; 1];
+    for c in &mut held {
+        let left = deadline.saturating_duration_since(Instant::now());
+        c.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        match c.read(&mut buf) {
+            Ok(0) => closed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            _ => open += 1,
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({"opened": held.len(), "closed": closed, "open": open})
+    );
     Ok(())
 }

@@ -21,6 +21,11 @@ fn main() -> Result<()> {
     match a.as_slice() {
         ["report", rest @ ..] => report(rest),
         ["hold", path] => identify::hold(path),
+        ["soakclient", target, cg, n, every] => {
+            gate::soak_client(target, cg, n.parse()?, every.parse()?)
+        }
+        ["connect-exit", target] => gate::connect_exit(target),
+        ["slowloris", target, n, secs] => gate::slowloris(target, n.parse()?, secs.parse()?),
         ["profile", what, n] => identify::profile(what, n.parse()?),
         ["echo", path] => gate::echo(path),
         ["load", target, mode, n, threads] => {
