@@ -26,6 +26,11 @@ if [ "${1:-}" = "--check" ]; then
 		echo "capture.bpf.o matches capture.bpf.c ($("$CLANG" --version | head -n1))"
 	else
 		echo "capture.bpf.o does NOT match capture.bpf.c; run crates/callerid-bpf/bpf/build.sh" >&2
+		echo "($("$CLANG" --version | head -n1); instruction diff, committed vs rebuilt:)" >&2
+		llvm-objdump -dr --no-show-raw-insn capture.bpf.o >"$out.committed.txt" || true
+		llvm-objdump -dr --no-show-raw-insn "$out" >"$out.rebuilt.txt" || true
+		diff -u "$out.committed.txt" "$out.rebuilt.txt" >&2 || true
+		rm -f "$out.committed.txt" "$out.rebuilt.txt"
 		exit 1
 	fi
 fi

@@ -246,7 +246,8 @@ impl<'a> Btf<'a> {
             if mname.is_empty()
                 && let Some((off, found)) = self.find_member(m.type_id, name, depth + 1)?
             {
-                return Ok(Some((m.bit_offset + off, found)));
+                // A corrupt offset that overflows just does not match.
+                return Ok(m.bit_offset.checked_add(off).map(|o| (o, found)));
             }
         }
         Ok(None)
@@ -309,7 +310,14 @@ pub(crate) fn core_relos(
         let n = data.u32_at(p + 4)? as usize;
         p += 8;
         for i in 0..n {
-            let r = data.sub(p + i * rec_size, rec_size)?;
+            let at = i
+                .checked_mul(rec_size)
+                .and_then(|o| o.checked_add(p))
+                .ok_or(ObjectError::Truncated {
+                    offset: p,
+                    len: rec_size,
+                })?;
+            let r = data.sub(at, rec_size)?;
             if sec == section {
                 out.push(CoreRelo {
                     insn_off: r.u32_at(0)?,
@@ -319,7 +327,13 @@ pub(crate) fn core_relos(
                 });
             }
         }
-        p += n * rec_size;
+        p = n
+            .checked_mul(rec_size)
+            .and_then(|len| len.checked_add(p))
+            .ok_or(ObjectError::Truncated {
+                offset: p,
+                len: rec_size,
+            })?;
     }
     Ok(out)
 }
@@ -373,7 +387,9 @@ pub(crate) fn field_byte_offset(
             ));
         }
         names.push(name);
-        local_bits += m.bit_offset;
+        local_bits = local_bits
+            .checked_add(m.bit_offset)
+            .ok_or_else(|| err("offset overflow".into()))?;
         cur = m.type_id;
     }
     let local_shape = local.shape(cur)?;
@@ -388,7 +404,7 @@ pub(crate) fn field_byte_offset(
         let mut ok = true;
         for name in &names {
             match target.find_member(tcur, name, 0)? {
-                Some((off, m)) if !m.bitfield => {
+                Some((off, m)) if !m.bitfield && bits.checked_add(off).is_some() => {
                     bits += off;
                     tcur = m.type_id;
                 }
@@ -421,4 +437,245 @@ pub(crate) fn field_byte_offset(
         local: local_bits / 8,
         target,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds BTF blobs for tests: named structs, pointers and ints.
+    #[derive(Default)]
+    struct Builder {
+        types: Vec<u8>,
+        strings: Vec<u8>,
+        next: u32,
+    }
+
+    impl Builder {
+        fn new() -> Self {
+            Self {
+                types: Vec::new(),
+                strings: vec![0],
+                next: 1,
+            }
+        }
+        fn name(&mut self, s: &str) -> u32 {
+            if s.is_empty() {
+                return 0;
+            }
+            let off = self.strings.len() as u32;
+            self.strings.extend_from_slice(s.as_bytes());
+            self.strings.push(0);
+            off
+        }
+        fn push(
+            &mut self,
+            name: &str,
+            kind: u8,
+            vlen: u32,
+            size_or_type: u32,
+            extra: &[u32],
+        ) -> u32 {
+            let name = self.name(name);
+            for w in [name, (u32::from(kind) << 24) | vlen, size_or_type]
+                .iter()
+                .chain(extra)
+            {
+                self.types.extend_from_slice(&w.to_le_bytes());
+            }
+            self.next += 1;
+            self.next - 1
+        }
+        fn int(&mut self, name: &str, size: u32) -> u32 {
+            self.push(name, KIND_INT, 0, size, &[size * 8])
+        }
+        fn ptr(&mut self, to: u32) -> u32 {
+            self.push("", KIND_PTR, 0, to, &[])
+        }
+        /// `members`: (name, type id, byte offset).
+        fn record(&mut self, kind: u8, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+            let mut extra = Vec::new();
+            for (n, t, off) in members {
+                extra.extend([self.name(n), *t, off * 8]);
+            }
+            self.push(name, kind, members.len() as u32, size, &extra)
+        }
+        fn blob(&self) -> Vec<u8> {
+            let mut out = Vec::new();
+            out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+            out.extend_from_slice(&[1, 0]);
+            for w in [
+                24u32,
+                0,
+                self.types.len() as u32,
+                self.types.len() as u32,
+                self.strings.len() as u32,
+            ] {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            out.extend_from_slice(&self.types);
+            out.extend_from_slice(&self.strings);
+            out
+        }
+    }
+
+    /// The local side, as clang emits it from `kernel_types.h`: every field at offset 0.
+    fn local() -> (Vec<u8>, u32) {
+        let mut b = Builder::new();
+        let u64t = b.int("unsigned long long", 8);
+        let kn = b.record(KIND_STRUCT, "kernfs_node", 8, &[("id", u64t, 0)]);
+        let pkn = b.ptr(kn);
+        let cg = b.record(KIND_STRUCT, "cgroup", 8, &[("kn", pkn, 0)]);
+        let pcg = b.ptr(cg);
+        let scd = b.record(KIND_STRUCT, "sock_cgroup_data", 8, &[("cgroup", pcg, 0)]);
+        let sock = b.record(KIND_STRUCT, "sock", 8, &[("sk_cgrp_data", scd, 0)]);
+        let us = b.record(KIND_STRUCT, "unix_sock", 8, &[("sk", sock, 0)]);
+        (b.blob(), us)
+    }
+
+    /// A kernel-like side: real offsets, and `sk_cgrp_data` reached through an anonymous
+    /// union member, as C allows.
+    fn kernel(cgroup_ptr_is_int: bool) -> Vec<u8> {
+        let mut b = Builder::new();
+        let u64t = b.int("u64", 8);
+        let kn = b.record(
+            KIND_STRUCT,
+            "kernfs_node",
+            136,
+            &[("flags", u64t, 0), ("id", u64t, 96)],
+        );
+        let pkn = b.ptr(kn);
+        let cg = b.record(
+            KIND_STRUCT,
+            "cgroup",
+            2240,
+            &[("self", u64t, 0), ("kn", pkn, 288)],
+        );
+        let pcg = if cgroup_ptr_is_int { u64t } else { b.ptr(cg) };
+        let scd = b.record(
+            KIND_STRUCT,
+            "sock_cgroup_data",
+            16,
+            &[("cgroup", pcg, 0), ("classid", u64t, 8)],
+        );
+        let anon = b.record(
+            KIND_UNION,
+            "",
+            16,
+            &[("sk_cgrp_data", scd, 0), ("other", u64t, 0)],
+        );
+        let sock = b.record(
+            KIND_STRUCT,
+            "sock",
+            760,
+            &[("common", u64t, 0), ("", anon, 672)],
+        );
+        b.record(KIND_STRUCT, "unix_sock", 1152, &[("sk", sock, 0)]);
+        b.blob()
+    }
+
+    fn relo(type_id: u32, access: &str) -> CoreRelo {
+        CoreRelo {
+            insn_off: 0,
+            type_id,
+            access: access.into(),
+            kind: CORE_FIELD_BYTE_OFFSET,
+        }
+    }
+
+    #[test]
+    fn field_offsets_follow_names_not_positions() {
+        let (lblob, us) = local();
+        let kblob = kernel(false);
+        let (l, k) = (
+            Btf::parse(&lblob).expect("local"),
+            Btf::parse(&kblob).expect("kernel"),
+        );
+        let off = field_byte_offset(&l, &relo(us, "0:0:0:0"), &k).expect("resolve");
+        assert_eq!(
+            off,
+            FieldOffset {
+                local: 0,
+                target: 672
+            }
+        );
+        let cg = l.struct_id("cgroup").expect("cgroup");
+        assert_eq!(
+            field_byte_offset(&l, &relo(cg, "0:0"), &k)
+                .expect("kn")
+                .target,
+            288
+        );
+        let kn = l.struct_id("kernfs_node").expect("kn");
+        assert_eq!(
+            field_byte_offset(&l, &relo(kn, "0:0"), &k)
+                .expect("id")
+                .target,
+            96
+        );
+    }
+
+    #[test]
+    fn a_field_of_another_shape_does_not_match() {
+        let (lblob, us) = local();
+        let kblob = kernel(true);
+        let (l, k) = (
+            Btf::parse(&lblob).expect("local"),
+            Btf::parse(&kblob).expect("kernel"),
+        );
+        let err = field_byte_offset(&l, &relo(us, "0:0:0:0"), &k).expect_err("pointer vs int");
+        assert!(matches!(err, ObjectError::Core { .. }), "{err}");
+    }
+
+    #[test]
+    fn bad_access_strings_are_errors() {
+        let (lblob, us) = local();
+        let kblob = kernel(false);
+        let (l, k) = (
+            Btf::parse(&lblob).expect("local"),
+            Btf::parse(&kblob).expect("kernel"),
+        );
+        for access in ["1:0", "0:7", "0:x", "", "0:0:0:0:0:0"] {
+            assert!(
+                field_byte_offset(&l, &relo(us, access), &k).is_err(),
+                "{access}"
+            );
+        }
+        assert!(field_byte_offset(&l, &relo(9999, "0:0"), &k).is_err());
+    }
+
+    /// The running kernel's BTF, when there is one, has every field the program reads.
+    #[test]
+    fn running_kernel_has_the_fields() {
+        let Ok(vmlinux) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+            return;
+        };
+        let k = Btf::parse(&vmlinux).expect("kernel BTF parses");
+        let (lblob, us) = local();
+        let l = Btf::parse(&lblob).expect("local");
+        let off = field_byte_offset(&l, &relo(us, "0:0:0:0"), &k).expect("sk_cgrp_data.cgroup");
+        assert!(off.target > 0);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the parser.
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = Btf::parse(&bytes);
+            let _ = core_relos(&bytes, &Btf::parse(&local().0).expect("local"), "x");
+        }
+
+        /// Corrupting any byte of a valid blob never panics parsing or resolving.
+        #[test]
+        fn corrupted_blobs_never_panic(at in 0usize..4096, byte in proptest::num::u8::ANY) {
+            let (mut lblob, us) = local();
+            let n = lblob.len();
+            lblob[at % n] = byte;
+            let kblob = kernel(false);
+            let k = Btf::parse(&kblob).expect("kernel");
+            if let Ok(l) = Btf::parse(&lblob) {
+                let _ = field_byte_offset(&l, &relo(us, "0:0:0:0"), &k);
+            }
+        }
+    }
 }

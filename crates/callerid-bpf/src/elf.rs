@@ -112,7 +112,13 @@ impl<'a> Elf<'a> {
         }
         let mut raw = Vec::with_capacity(shnum);
         for i in 0..shnum {
-            let h = data.sub(shoff + i * shentsize, 64)?;
+            let at = shoff
+                .checked_add(i * shentsize)
+                .ok_or(ObjectError::Truncated {
+                    offset: shoff,
+                    len: 64,
+                })?;
+            let h = data.sub(at, 64)?;
             let offset = us(h.u64_at(24)?)?;
             let size = us(h.u64_at(32)?)?;
             let kind = h.u32_at(4)?;
@@ -191,5 +197,35 @@ impl<'a> Elf<'a> {
             .iter()
             .find(|s| s.name == name)
             .ok_or_else(|| ObjectError::MissingSymbol(name.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static OBJECT: &[u8] = include_bytes!("../bpf/capture.bpf.o");
+
+    proptest::proptest! {
+        /// Corrupting any byte of the real object never panics the parser or the lookups.
+        #[test]
+        fn corrupted_objects_never_panic(at in 0usize..8192, byte in proptest::num::u8::ANY) {
+            let mut obj = OBJECT.to_vec();
+            let n = obj.len();
+            obj[at % n] = byte;
+            if let Ok(elf) = Elf::parse(&obj) {
+                for s in &elf.sections {
+                    let _ = elf.rels_for(s.index);
+                }
+                let _ = elf.section(".BTF");
+                let _ = elf.symbol("daemon_tgid");
+            }
+        }
+
+        /// Truncations never panic.
+        #[test]
+        fn truncated_objects_never_panic(len in 0usize..4096) {
+            let _ = Elf::parse(&OBJECT[..len.min(OBJECT.len())]);
+        }
     }
 }

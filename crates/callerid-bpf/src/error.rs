@@ -174,6 +174,10 @@ pub enum CaptureError {
         /// The verifier log.
         log: String,
     },
+    /// The program loaded and attached, but [`crate::ConnectCapture::self_test`] did not
+    /// get this process's own cgroup back.
+    #[error("connect-time capture self-test failed: {0}")]
+    SelfTest(String),
     /// Attaching at the cgroup2 root failed (`BPF_LINK_CREATE`).
     #[error("bpf(BPF_LINK_CREATE) at {cgroup} (cgroup/getsockname_unix) failed: {source}")]
     Attach {
@@ -194,7 +198,7 @@ impl CaptureError {
             | Self::Syscall { source, .. }
             | Self::Load { source, .. }
             | Self::Attach { source, .. } => source.raw_os_error(),
-            Self::Unavailable(_) | Self::Object(_) => None,
+            Self::Unavailable(_) | Self::Object(_) | Self::SelfTest(_) => None,
         }
     }
 }

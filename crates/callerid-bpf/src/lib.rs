@@ -14,11 +14,16 @@
 //! [`ConnectCapture`] is dropped or the process dies, however it dies. Nothing is pinned.
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use callerid_bpf::ConnectCapture;
-//! match ConnectCapture::load() {
-//!     Ok(capture) => { /* Identifier::builder().connect_cgroup_source(Arc::new(capture)) */ }
+//!
+//! let mut builder = callerid::Identifier::builder();
+//! match ConnectCapture::load().and_then(|c| c.self_test().map(|_| c)) {
+//!     Ok(capture) => builder = builder.connect_cgroup_source(Arc::new(capture)),
 //!     Err(why) => eprintln!("connect-time cgroup capture off: {why}"),
 //! }
+//! let ident = builder.build()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -57,6 +62,11 @@ pub struct ConnectCapture {
 impl ConnectCapture {
     /// Checks the environment ([`probe`]), then loads the program for this process and
     /// attaches it at the cgroup2 root.
+    ///
+    /// The program acts for this process (all its threads) only: a child forked after
+    /// loading has another tgid and gets no records, so load after daemonizing. Sockets
+    /// accepted before loading still work — the kernel recorded their cgroup at
+    /// `connect()` and the program reads it at the first lookup.
     pub fn load() -> Result<Self, CaptureError> {
         let env = probe()?;
         let tgid = std::process::id();
@@ -88,6 +98,29 @@ impl ConnectCapture {
             .map(CgroupId::new))
     }
 
+    /// Checks end to end that capture works in this process: connects to a private
+    /// abstract-namespace listener, accepts, and looks the accepted socket up; the answer
+    /// must be this process's own cgroup. For `callerid doctor` and daemon start-up.
+    pub fn self_test(&self) -> Result<CgroupId, CaptureError> {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+        let io = |op: &'static str| move |source| CaptureError::Syscall { op, source };
+        let name = format!("callerid-bpf-self-test-{}-{:p}", self.tgid, self);
+        let addr =
+            SocketAddr::from_abstract_name(name.as_bytes()).map_err(io("self-test address"))?;
+        let listener = UnixListener::bind_addr(&addr).map_err(io("self-test bind"))?;
+        let _client = UnixStream::connect_addr(&addr).map_err(io("self-test connect"))?;
+        let (conn, _) = listener.accept().map_err(io("self-test accept"))?;
+        let got = self.lookup(conn.as_fd()).map_err(io("self-test lookup"))?;
+        let own = own_cgroup(&self.cgroup2_root);
+        match got {
+            Some(id) if own.is_none_or(|own| own == id) => Ok(id),
+            other => Err(CaptureError::SelfTest(format!(
+                "the accepted socket's record is {other:?}, expected this thread's cgroup {own:?}"
+            ))),
+        }
+    }
+
     /// Where the program is attached.
     pub fn cgroup2_root(&self) -> &Path {
         &self.cgroup2_root
@@ -98,9 +131,15 @@ impl ConnectCapture {
         self.tgid
     }
 
-    /// The link's file descriptor (kept so the program stays attached).
-    pub fn link_fd(&self) -> BorrowedFd<'_> {
-        self.link.as_fd()
+    /// The kernel's id of the loaded program (as listed by [`attached_programs`] and
+    /// `bpftool cgroup show`).
+    pub fn program_id(&self) -> Result<u32, CaptureError> {
+        sys::link_ids(self.link.as_fd())
+            .map(|(_, prog)| prog)
+            .map_err(|source| CaptureError::Syscall {
+                op: "BPF_OBJ_GET_INFO_BY_FD link",
+                source,
+            })
     }
 }
 
@@ -116,6 +155,15 @@ impl ConnectCgroupSource for ConnectCapture {
             self.tgid
         )
     }
+}
+
+/// This thread's cgroup2 id (the inode of its directory), when it can be found.
+fn own_cgroup(root: &Path) -> Option<CgroupId> {
+    use std::os::unix::fs::MetadataExt;
+    let text = std::fs::read_to_string("/proc/thread-self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let meta = std::fs::metadata(root.join(rel.trim_start_matches('/'))).ok()?;
+    Some(CgroupId::new(meta.ino()))
 }
 
 /// Ids of the BPF programs attached *directly* to the cgroup directory `cgroup` for the

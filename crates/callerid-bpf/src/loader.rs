@@ -92,7 +92,7 @@ pub(crate) fn load(cgroup2_root: &Path, tgid: u32) -> Result<Loaded, CaptureErro
         };
         if !at.is_multiple_of(INSN)
             || insns.get(at) != Some(&LD_IMM64)
-            || insns.len() < at + 2 * INSN
+            || at.checked_add(2 * INSN).is_none_or(|end| insns.len() < end)
         {
             return Err(bad("not a 64-bit immediate load").into());
         }
@@ -101,7 +101,10 @@ pub(crate) fn load(cgroup2_root: &Path, tgid: u32) -> Result<Loaded, CaptureErro
             ".rodata" => {
                 let addend = insns.as_slice().u32_at(at + 4)?;
                 let off = u32::try_from(sym.value).map_err(|_| bad("symbol offset too large"))?;
-                (PSEUDO_MAP_VALUE, &rodata, off + addend)
+                let off = off
+                    .checked_add(addend)
+                    .ok_or_else(|| bad("symbol offset too large"))?;
+                (PSEUDO_MAP_VALUE, &rodata, off)
             }
             _ => return Err(bad(&format!("reference to unknown {section}:{}", sym.name)).into()),
         };
@@ -196,7 +199,7 @@ fn rodata_map(elf: &Elf<'_>, tgid: u32) -> Result<OwnedFd, CaptureError> {
     let mut value = sec.data.to_vec();
     let at = crate::elf::us(sym.value)?;
     value
-        .get_mut(at..at + 4)
+        .get_mut(at..at.saturating_add(4))
         .ok_or(ObjectError::Truncated { offset: at, len: 4 })?
         .copy_from_slice(&tgid.to_ne_bytes());
     let value_size =

@@ -48,17 +48,22 @@ pub fn probe() -> Result<Environment, Unavailable> {
     if !Path::new(crate::loader::KERNEL_BTF).exists() {
         return Err(Unavailable::NoKernelBtf);
     }
-    let mount = cgroup2_mount().ok_or(Unavailable::NoCgroup2Mount)?;
-    let id = fs::metadata(&mount)
-        .map(|m| m.ino())
-        .map_err(|_| Unavailable::NoCgroup2Mount)?;
-    if id != CGROUP_ROOT_ID {
-        return Err(Unavailable::NotCgroup2Root { mount, id });
+    let mounts: Vec<(PathBuf, u64)> = cgroup2_mounts()
+        .into_iter()
+        .filter_map(|m| fs::metadata(&m).ok().map(|md| (m, md.ino())))
+        .collect();
+    // Several cgroup2 mounts can be visible (e.g. a sub-tree bind-mounted for a
+    // container); any one of them that is the hierarchy root will do.
+    match mounts.iter().find(|(_, id)| *id == CGROUP_ROOT_ID) {
+        Some((root, _)) => Ok(Environment {
+            cgroup2_root: root.clone(),
+            kernel_release,
+        }),
+        None => match mounts.into_iter().next() {
+            Some((mount, id)) => Err(Unavailable::NotCgroup2Root { mount, id }),
+            None => Err(Unavailable::NoCgroup2Mount),
+        },
     }
-    Ok(Environment {
-        cgroup2_root: mount,
-        kernel_release,
-    })
 }
 
 /// `true` when `release` (`uname -r`, e.g. `6.18.44-foo`) is at least `major.minor`.
@@ -98,18 +103,22 @@ fn missing_capabilities() -> Vec<Capability> {
     .collect()
 }
 
-/// The first cgroup2 mount point in `/proc/self/mountinfo`.
-pub(crate) fn cgroup2_mount() -> Option<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    text.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        left.split_whitespace()
-            .nth(4)
-            .map(|p| PathBuf::from(unescape_mountinfo(p)))
-    })
+/// Every cgroup2 mount point in `/proc/self/mountinfo`, in order.
+fn cgroup2_mounts() -> Vec<PathBuf> {
+    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split_whitespace().next()? != "cgroup2" {
+                return None;
+            }
+            left.split_whitespace()
+                .nth(4)
+                .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        })
+        .collect()
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

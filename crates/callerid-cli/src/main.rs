@@ -34,6 +34,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Explain, rule by rule, the decision for a pid or a saved identity.
     Explain(cmd::explain::Args),
+    /// List live connections of a Unix socket (or a process) and who is on each.
+    Peers(cmd::peers::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Gate(a) => cmd::gate::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Explain(a) => cmd::explain::run(a),
+        Command::Peers(a) => cmd::peers::run(a),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 //! disk or a blocked stdout never reaches the accept loop. The queue is bounded; a full
 //! queue drops the record and counts it (`callerid_audit_dropped_total`).
 
-use crate::decision::Verdict;
+use crate::decision::{Current, Decision};
 use callerid::{CgroupAt, Identity, Provenance};
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
@@ -29,7 +29,20 @@ pub(crate) struct AuditEvent {
     pub(crate) connection: u64,
     pub(crate) listener: Arc<str>,
     pub(crate) identity: Option<Identity>,
-    pub(crate) verdict: Verdict,
+    pub(crate) decision: AuditDecision,
+}
+
+/// The decision of an audit record.
+#[derive(Debug)]
+pub(crate) enum AuditDecision {
+    /// Made in full on the accept path.
+    Made(Decision),
+    /// Made without reasons on the accept path (no allocation there); the writer
+    /// rebuilds the full decision from the same immutable policy and identity.
+    Deferred {
+        current: std::sync::Arc<Current>,
+        outcome: callerid_policy::Outcome,
+    },
 }
 
 /// The sending side, shared by every accept worker.
@@ -157,7 +170,20 @@ fn writer(
                 }
             }
             line.clear();
-            if serde_json::to_writer(&mut line, &AuditLine::new(&ev)).is_ok() {
+            let decision = match &ev.decision {
+                AuditDecision::Made(d) => std::borrow::Cow::Borrowed(d),
+                AuditDecision::Deferred { current, outcome } => {
+                    std::borrow::Cow::Owned(match &ev.identity {
+                        Some(id) => current.rules.decide(id, &ev.listener),
+                        None => Decision {
+                            allow: outcome.allow,
+                            rule: None,
+                            reasons: Vec::new(),
+                        },
+                    })
+                }
+            };
+            if serde_json::to_writer(&mut line, &AuditLine::new(&ev, &decision)).is_ok() {
                 line.push(b'\n');
                 if let Err(e) = out.write_all(&line) {
                     tracing::error!(error = %e, "audit: write failed");
@@ -189,6 +215,7 @@ struct AuditLine<'a> {
     pod: Option<&'a callerid::workload::Pod<'static>>,
     unit: Option<&'a str>,
     user_unit: Option<&'a str>,
+    drift: Option<&'a [callerid::DriftKind]>,
     warnings: Vec<&'a str>,
 }
 
@@ -208,16 +235,16 @@ struct CgroupLine<'a> {
 }
 
 impl<'a> AuditLine<'a> {
-    fn new(ev: &'a AuditEvent) -> Self {
+    fn new(ev: &'a AuditEvent, decision: &'a Decision) -> Self {
         let id = ev.identity.as_ref();
         let wl = id.and_then(|i| i.workload());
         Self {
             time: Rfc3339(ev.time),
             connection: ev.connection,
             listener: &ev.listener,
-            allow: ev.verdict.allow,
-            rule: ev.verdict.rule.as_deref(),
-            reasons: &ev.verdict.reasons,
+            allow: decision.allow,
+            rule: decision.rule.as_deref(),
+            reasons: &decision.reasons,
             peer: id.map(|i| {
                 let p = i.peer();
                 PeerLine {
@@ -243,6 +270,7 @@ impl<'a> AuditLine<'a> {
             pod: wl.and_then(|w| w.pod.as_ref()),
             unit: wl.and_then(|w| w.unit.as_deref()),
             user_unit: wl.and_then(|w| w.user_unit.as_deref()),
+            drift: id.and_then(|i| i.drift()).map(|d| d.changed.as_slice()),
             warnings: id
                 .map(|i| i.warnings().iter().map(|w| w.code.as_str()).collect())
                 .unwrap_or_default(),
@@ -295,6 +323,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::Duration;

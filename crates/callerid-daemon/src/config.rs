@@ -1,13 +1,13 @@
-//! Listener settings and the gate configuration file.
+//! Listener settings and the gate configuration file (schema owned by
+//! `callerid-policy`; this module resolves owners and fills daemon defaults).
 
 use crate::decision::Rules;
 use crate::error::Error;
 use crate::owner::Owner;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Default bound on accept-to-decision time.
-pub const DEFAULT_DECISION_TIMEOUT: Duration = Duration::from_secs(2);
+pub use callerid_policy::DEFAULT_DECISION_TIMEOUT;
 
 /// One listening socket and what the daemon does with its connections.
 #[derive(Debug, Clone)]
@@ -22,8 +22,6 @@ pub struct ListenerSpec {
     pub mode: Option<u32>,
     /// Owner of the socket file.
     pub owner: Option<Owner>,
-    /// Tenant tag, visible to the policy.
-    pub tenant: Option<String>,
     /// Send a PROXY v2 header with the caller's identity to the backend.
     pub proxy_protocol: bool,
     /// Most connections open at once on this listener (more are refused).
@@ -45,7 +43,6 @@ impl ListenerSpec {
             backend: None,
             mode: None,
             owner: None,
-            tenant: None,
             proxy_protocol: false,
             max_connections: None,
             max_per_identity: None,
@@ -53,93 +50,63 @@ impl ListenerSpec {
             decision_timeout: DEFAULT_DECISION_TIMEOUT,
         }
     }
+
+    fn from_policy(l: &callerid_policy::ListenerSpec) -> Result<Self, Error> {
+        let owner = match &l.owner {
+            None => None,
+            Some(o) => {
+                let spec = format!("{}:{}", principal(&o.user), principal(&o.group));
+                Some(Owner::parse(&spec)?)
+            }
+        };
+        Ok(Self {
+            name: l.name.clone(),
+            path: Some(l.path.clone()),
+            backend: Some(l.backend.clone()),
+            mode: l.mode,
+            owner,
+            proxy_protocol: l.proxy_protocol,
+            max_connections: l.max_connections.map(|n| n.get() as usize),
+            max_per_identity: l.max_per_identity.map(|n| n.get() as usize),
+            idle_timeout: l.idle_timeout,
+            decision_timeout: l.decision_timeout,
+        })
+    }
+}
+
+fn principal(p: &Option<callerid_policy::Principal>) -> String {
+    match p {
+        None => String::new(),
+        Some(callerid_policy::Principal::Id(n)) => n.to_string(),
+        Some(callerid_policy::Principal::Name(s)) => s.clone(),
+    }
 }
 
 /// A parsed gate configuration: its listeners and its policy.
 #[derive(Debug)]
 pub(crate) struct GateConfig {
     pub(crate) listeners: Vec<ListenerSpec>,
-    pub(crate) rules: Rules,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListener {
-    name: String,
-    path: PathBuf,
-    backend: PathBuf,
-    mode: Option<String>,
-    owner: Option<String>,
-    tenant: Option<String>,
-    #[serde(default)]
-    proxy_protocol: bool,
-    max_connections: Option<usize>,
-    max_per_identity: Option<usize>,
-    idle_timeout: Option<f64>,
-    decision_timeout: Option<f64>,
-    #[allow(dead_code)]
-    expect: Option<toml::Table>,
-}
-
-#[derive(serde::Deserialize)]
-struct RawGate {
-    #[serde(default)]
-    listener: Vec<RawListener>,
 }
 
 impl GateConfig {
-    pub(crate) fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::File {
-            what: "read gate config",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let cfg = |message: String| Error::Config {
-            path: Some(path.to_path_buf()),
-            message,
-        };
-        let raw: RawGate = toml::from_str(&text).map_err(|e| cfg(e.to_string()))?;
-        let rules = Rules::from_text(&text, Some(path))?;
-        let mut listeners = Vec::new();
-        for l in raw.listener {
-            let mode = l
-                .mode
-                .as_deref()
-                .map(parse_mode)
-                .transpose()
-                .map_err(|m| cfg(format!("listener {}: {m}", l.name)))?;
-            let owner = l.owner.as_deref().map(Owner::parse).transpose()?;
-            let secs = |v: Option<f64>, what: &str| -> Result<Option<Duration>, Error> {
-                v.map(|s| {
-                    Duration::try_from_secs_f64(s)
-                        .map_err(|e| cfg(format!("listener {}: {what}: {e}", l.name)))
-                })
-                .transpose()
-            };
-            listeners.push(ListenerSpec {
-                name: l.name.clone(),
-                path: Some(l.path),
-                backend: Some(l.backend),
-                mode,
-                owner,
-                tenant: l.tenant,
-                proxy_protocol: l.proxy_protocol,
-                max_connections: l.max_connections,
-                max_per_identity: l.max_per_identity,
-                idle_timeout: secs(l.idle_timeout, "idle_timeout")?,
-                decision_timeout: secs(l.decision_timeout, "decision_timeout")?
-                    .unwrap_or(DEFAULT_DECISION_TIMEOUT),
+    pub(crate) fn load(path: &std::path::Path) -> Result<Self, Error> {
+        let rules = Rules::from_gate_config(path)?;
+        let listeners = rules
+            .listeners()
+            .iter()
+            .map(ListenerSpec::from_policy)
+            .collect::<Result<Vec<_>, _>>()?;
+        if listeners.is_empty() {
+            return Err(Error::Config {
+                path: Some(path.to_path_buf()),
+                message: "no [[listener]]: a gate needs at least one".into(),
             });
         }
-        if listeners.is_empty() {
-            return Err(cfg("no [[listener]]: a gate needs at least one".into()));
-        }
-        Ok(Self { listeners, rules })
+        Ok(Self { listeners })
     }
 }
 
-/// Octal permission bits as written in a config or on the command line (`"0660"`,
-/// `"660"`, `"0o660"`).
+/// Octal permission bits as written on the command line (`0660`, `660`, `0o660`).
 pub fn parse_mode(s: &str) -> Result<u32, String> {
     let digits = s.trim_start_matches("0o");
     match u32::from_str_radix(digits, 8) {

@@ -1,10 +1,12 @@
 //! The daemon: listeners, accept workers, reload, drain.
 
-use crate::audit::{Audit, AuditEvent, AuditSink};
-use crate::config::{GateConfig, ListenerSpec};
-use crate::decision::{ListenerCtx, PolicyHandle, PolicySource, Rules, Verdict};
+use crate::audit::{Audit, AuditDecision, AuditEvent, AuditSink};
+use crate::config::ListenerSpec;
+use crate::decision::{
+    BuildIdentifier, Current, Decision, OutputNeeds, PolicyHandle, PolicySource, labels, refuse,
+};
 use crate::error::Error;
-use crate::forward::{self, End};
+use crate::forward::{self, End, RelayMode};
 use crate::limits::{Limits, Slot};
 use crate::listener::{self, Origin};
 use crate::metrics::{
@@ -12,6 +14,7 @@ use crate::metrics::{
     ResultLabel, RuleLabels,
 };
 use callerid::{Identifier, Identity};
+use callerid_policy::Outcome;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -59,6 +62,10 @@ pub struct DaemonConfig {
     pub notify: bool,
     /// Accept workers per listener (0: one per CPU, at most 4).
     pub accept_workers: usize,
+    /// Load the BPF connect-time cgroup capture (default: when available).
+    pub connect_capture: crate::capture::ConnectCapture,
+    /// How gate listeners move bytes (default: copy, then splice for bulk; see [`RelayMode`]).
+    pub relay: RelayMode,
 }
 
 impl DaemonConfig {
@@ -76,12 +83,14 @@ impl DaemonConfig {
             handle_signals: true,
             notify: true,
             accept_workers: 0,
+            connect_capture: Default::default(),
+            relay: RelayMode::Auto,
         }
     }
 
     /// A `gate` daemon from a gate configuration file (listeners and policy).
     pub fn gate(config: PathBuf) -> Result<Self, Error> {
-        let parsed = GateConfig::load(&config)?;
+        let parsed = crate::config::GateConfig::load(&config)?;
         Ok(Self {
             mode: Mode::Gate,
             listeners: parsed.listeners,
@@ -94,6 +103,8 @@ impl DaemonConfig {
             handle_signals: true,
             notify: true,
             accept_workers: 0,
+            connect_capture: Default::default(),
+            relay: RelayMode::Auto,
         })
     }
 }
@@ -118,7 +129,8 @@ pub struct ReloadError(#[source] pub Error);
 
 struct ListenerState {
     spec: ListenerSpec,
-    ctx: ListenerCtx,
+    /// The path an inherited socket is bound to (from getsockname).
+    activated_path: Option<PathBuf>,
     label: ListenerLabel,
     path_bytes: Vec<u8>,
     limits: Arc<Limits>,
@@ -132,7 +144,6 @@ struct ListenerState {
 
 struct Shared {
     mode: Mode,
-    identifier: Identifier,
     policy: PolicyHandle,
     metrics: Arc<Metrics>,
     audit: Audit,
@@ -143,6 +154,7 @@ struct Shared {
     hard: CancellationToken,
     tracker: TaskTracker,
     notify: bool,
+    relay: RelayMode,
 }
 
 /// A started daemon: listeners bound, policy loaded. [`Daemon::run`] serves.
@@ -152,8 +164,9 @@ pub struct Daemon {
     metrics_listener: Option<MetricsListener>,
     audit_thread: Option<std::thread::JoinHandle<()>>,
     notes: Vec<String>,
+    info: Vec<String>,
     drain_timeout: Duration,
-    handle_signals: bool,
+    signals: Option<Signals>,
     accept_workers: usize,
 }
 
@@ -199,15 +212,25 @@ impl Daemon {
     /// called inside a tokio runtime.
     pub fn start(cfg: DaemonConfig) -> Result<Self, Error> {
         let mut notes = Vec::new();
-        let rules = match &cfg.policy {
-            PolicySource::Embedded => Rules::embedded_default(),
-            PolicySource::PolicyFile(p) => Rules::from_file(p)?,
-            PolicySource::GateConfig(p) => GateConfig::load(p)?.rules,
+        let rules = cfg.policy.load()?;
+        let mut info = Vec::new();
+        let capture =
+            crate::capture::connect_cgroup_source(cfg.connect_capture, &mut notes, &mut info);
+        let build: BuildIdentifier = Arc::new(move |parts| {
+            let mut b = Identifier::builder().parts(parts);
+            if let Some(c) = &capture {
+                b = b.connect_cgroup_source(c.clone());
+            }
+            b.build()
+        });
+        let needs = OutputNeeds {
+            everything: cfg.mode == Mode::Serve,
+            process: cfg.audit.is_some() || cfg.listeners.iter().any(|l| l.proxy_protocol),
+            workload: cfg.audit.is_some()
+                || cfg.listeners.iter().any(|l| l.max_per_identity.is_some()),
         };
-        let identifier = Identifier::new().map_err(Error::Identifier)?;
-        notes.push(
-            "connect-time cgroup capture (BPF) is not built in: cgroup comes from the peer's pidfd (kernel_now)".into(),
-        );
+        let policy = PolicyHandle::new(rules, cfg.policy.clone(), needs, build)?;
+        degradation_notes(&policy.get().identifier, &mut notes);
 
         let metrics = Arc::new(Metrics::new());
         let (audit, audit_thread) = match cfg.audit.clone() {
@@ -276,11 +299,19 @@ impl Daemon {
                 .as_ref()
                 .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
                 .unwrap_or_default();
+            let activated_path = match origin {
+                Origin::Activated(_) => sock
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(PathBuf::from)),
+                Origin::Bound(_) => None,
+            };
+            let path_bytes = activated_path
+                .as_ref()
+                .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
+                .unwrap_or(path_bytes);
             let state = ListenerState {
-                ctx: ListenerCtx {
-                    name: name.clone(),
-                    tenant: spec.tenant.clone(),
-                },
+                activated_path,
                 path_bytes,
                 limits: Arc::new(Limits::new(spec.max_connections, spec.max_per_identity)),
                 accepted: metrics.accepted.get_or_create_owned(&label),
@@ -315,8 +346,7 @@ impl Daemon {
             .transpose()?;
         let shared = Arc::new(Shared {
             mode: cfg.mode,
-            identifier,
-            policy: PolicyHandle::new(rules, cfg.policy.clone()),
+            policy,
             metrics,
             audit,
             seq: AtomicU64::new(0),
@@ -324,6 +354,7 @@ impl Daemon {
             hard: CancellationToken::new(),
             tracker: TaskTracker::new(),
             notify: cfg.notify,
+            relay: cfg.relay,
         });
         Ok(Self {
             shared,
@@ -331,8 +362,13 @@ impl Daemon {
             metrics_listener,
             audit_thread,
             notes,
+            info,
             drain_timeout: cfg.drain_timeout,
-            handle_signals: cfg.handle_signals,
+            signals: if cfg.handle_signals {
+                Some(Signals::install()?)
+            } else {
+                None
+            },
             accept_workers: cfg.accept_workers,
         })
     }
@@ -346,7 +382,7 @@ impl Daemon {
                 origin: origin.clone(),
                 path: match origin {
                     Origin::Bound(p) => Some(p.clone()),
-                    Origin::Activated(_) => st.spec.path.clone(),
+                    Origin::Activated(_) => st.activated_path.clone(),
                 },
                 backend: st.spec.backend.clone(),
             })
@@ -358,6 +394,11 @@ impl Daemon {
         self.metrics_listener
             .as_ref()
             .map(MetricsListener::describe)
+    }
+
+    /// What is on at startup (e.g. connect-time capture), for the startup message.
+    pub fn info(&self) -> &[String] {
+        &self.info
     }
 
     /// Startup notes: degraded features and why (also logged as warnings).
@@ -405,11 +446,10 @@ impl Daemon {
             .metrics_listener
             .take()
             .map(|m| tokio::spawn(m.serve(self.shared.metrics.clone(), metrics_stop_rx)));
-        let signals = if self.handle_signals {
-            Some(spawn_signal_task(self.shared.clone())?)
-        } else {
-            None
-        };
+        let signals = self
+            .signals
+            .take()
+            .map(|sig| spawn_signal_task(self.shared.clone(), sig));
 
         notify(&self.shared, &[sd_notify::NotifyState::Ready]);
         tracing::info!("ready");
@@ -449,17 +489,57 @@ impl Daemon {
         // The writer drains what is queued and exits.
         self.shared.audit.close();
         if let Some(t) = self.audit_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            // A writer stuck on a dead disk or a full pipe must not hold up the exit.
+            let join = tokio::task::spawn_blocking(move || t.join());
+            if tokio::time::timeout(Duration::from_secs(5), join)
+                .await
+                .is_err()
+            {
+                tracing::warn!("audit writer did not finish within 5 s: exiting without it");
+            }
         }
         Ok(())
     }
 }
 
-fn notify(shared: &Shared, states: &[sd_notify::NotifyState<'_>]) {
-    if shared.notify {
-        if let Err(e) = sd_notify::notify(states) {
-            tracing::debug!(error = %e, "sd_notify");
+/// Startup warnings for every kernel feature or privilege identification falls back
+/// without: the answer is then weaker (and its provenance says so), never guessed.
+fn degradation_notes(identifier: &Identifier, notes: &mut Vec<String>) {
+    let f = identifier.features();
+    for (name, st) in [
+        ("SO_PEERPIDFD", &f.so_peerpidfd),
+        ("PIDFD_GET_INFO", &f.pidfd_get_info),
+        ("PIDFD_GET_*_NAMESPACE ioctls", &f.pidfd_namespace_ioctls),
+        (
+            "cgroup id -> path by open_by_handle_at",
+            &f.open_by_handle_at,
+        ),
+        ("procfs of our pid namespace", &f.procfs),
+        ("pidfs ids", &f.pidfs),
+    ] {
+        if !st.in_use()
+            && let Some(fallback) = &st.fallback
+        {
+            notes.push(format!(
+                "{name} unavailable ({}); instead: {fallback}",
+                st.detail
+            ));
         }
+    }
+    let parts = identifier.parts();
+    if (parts.exe || parts.namespaces) && f.privileges.missing.contains(&"CAP_SYS_PTRACE") {
+        notes.push(
+            "without CAP_SYS_PTRACE, exe and namespaces of other users' processes cannot be read: they are null with a warning"
+                .into(),
+        );
+    }
+}
+
+fn notify(shared: &Shared, states: &[sd_notify::NotifyState<'_>]) {
+    if shared.notify
+        && let Err(e) = sd_notify::notify(states)
+    {
+        tracing::debug!(error = %e, "sd_notify");
     }
 }
 
@@ -492,16 +572,37 @@ fn reload(shared: &Shared) -> Result<(), ReloadError> {
     r.map_err(ReloadError)
 }
 
-fn spawn_signal_task(shared: Arc<Shared>) -> Result<tokio::task::JoinHandle<()>, Error> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let err = |source| Error::Io {
-        what: "install signal handler",
-        source,
-    };
-    let mut hup = signal(SignalKind::hangup()).map_err(err)?;
-    let mut term = signal(SignalKind::terminate()).map_err(err)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(err)?;
-    Ok(tokio::spawn(async move {
+/// SIGHUP, SIGTERM, SIGINT streams. Created in [`Daemon::start`] so that the handlers
+/// are in place before the caller announces the daemon: a signal that arrives between
+/// "listening on …" and [`Daemon::run`] is queued, not fatal.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let err = |source| Error::Io {
+            what: "install signal handler",
+            source,
+        };
+        Ok(Self {
+            hup: signal(SignalKind::hangup()).map_err(err)?,
+            term: signal(SignalKind::terminate()).map_err(err)?,
+            int: signal(SignalKind::interrupt()).map_err(err)?,
+        })
+    }
+}
+
+fn spawn_signal_task(shared: Arc<Shared>, signals: Signals) -> tokio::task::JoinHandle<()> {
+    let Signals {
+        mut hup,
+        mut term,
+        mut int,
+    } = signals;
+    tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = hup.recv() => { let _ = reload(&shared); }
@@ -509,7 +610,7 @@ fn spawn_signal_task(shared: Arc<Shared>) -> Result<tokio::task::JoinHandle<()>,
                 _ = int.recv() => { tracing::info!("SIGINT: stop accepting, draining"); shared.stop.cancel(); }
             }
         }
-    }))
+    })
 }
 
 async fn accept_loop(shared: Arc<Shared>, st: Arc<ListenerState>, sock: Arc<UnixListener>) {
@@ -558,57 +659,59 @@ fn failure_label(e: &callerid::Error) -> &'static str {
     }
 }
 
-/// Identifies and decides. A failed identification is a deny with the reason.
-fn identify_and_decide(
-    shared: &Shared,
-    st: &ListenerState,
-    stream: &UnixStream,
-) -> (Option<Identity>, Verdict) {
-    let t0 = Instant::now();
-    let identity = shared.identifier.identify(stream);
-    st.identify_seconds.observe(t0.elapsed().as_secs_f64());
-    match identity {
-        Ok(identity) => {
-            let t1 = Instant::now();
-            let verdict = shared.policy.get().decide(&identity, &st.ctx);
-            st.decide_seconds.observe(t1.elapsed().as_secs_f64());
-            (Some(identity), verdict)
-        }
-        Err(e) => {
-            let reason = failure_label(&e);
-            shared
-                .metrics
-                .identify_failures
-                .get_or_create(&ReasonLabels {
-                    listener: st.label.listener.clone(),
-                    reason,
-                })
-                .inc();
-            (
-                None,
-                Verdict::refuse(format!("identification failed: {}", error_chain(&e))),
-            )
-        }
-    }
-}
-
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let next = c.to_string();
+        if !s.ends_with(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
         cur = c.source();
     }
     s
 }
 
-fn count_verdict(shared: &Shared, st: &ListenerState, v: &Verdict) {
+/// Identifies the peer with the identifier of the policy in force. A failure is
+/// counted and becomes a deny with the reason (fail closed).
+fn identify(
+    shared: &Shared,
+    st: &ListenerState,
+    current: &Current,
+    stream: &UnixStream,
+) -> Result<Identity, Decision> {
+    let t0 = Instant::now();
+    let identity = current.identifier.identify(stream);
+    st.identify_seconds.observe(t0.elapsed().as_secs_f64());
+    identity.map_err(|e| {
+        shared
+            .metrics
+            .identify_failures
+            .get_or_create(&ReasonLabels {
+                listener: st.label.listener.clone(),
+                reason: failure_label(&e),
+            })
+            .inc();
+        refuse(None, format!("identification failed: {}", error_chain(&e)))
+    })
+}
+
+fn evaluate(st: &ListenerState, current: &Current, identity: &Identity) -> Outcome {
+    let t1 = Instant::now();
+    let out = current.rules.evaluate(identity, &st.spec.name);
+    st.decide_seconds.observe(t1.elapsed().as_secs_f64());
+    out
+}
+
+/// Counts one decision by listener and rule label (`(default)`, `(expect)`,
+/// `(identify)`, `(limit)`, `(backend)` when no rule decided).
+fn count(shared: &Shared, st: &ListenerState, allow: bool, rule: Arc<str>) {
     let labels = RuleLabels {
         listener: st.label.listener.clone(),
-        rule: Arc::from(v.rule.as_deref().unwrap_or("")),
+        rule,
     };
-    if v.allow {
+    if allow {
         shared.metrics.allowed.get_or_create(&labels).inc();
     } else {
         shared.metrics.denied.get_or_create(&labels).inc();
@@ -620,31 +723,42 @@ fn audit(
     st: &ListenerState,
     conn: u64,
     identity: Option<Identity>,
-    verdict: Verdict,
+    decision: AuditDecision,
 ) {
     shared.audit.record(AuditEvent {
         time: SystemTime::now(),
         connection: conn,
         listener: st.label.listener.clone(),
         identity,
-        verdict,
+        decision,
     });
 }
 
 #[derive(Serialize)]
 struct Answer<'a> {
     identity: Option<&'a Identity>,
-    decision: &'a Verdict,
+    decision: &'a Decision,
 }
 
 /// serve: identify, decide, answer one line, close — inline on the accept worker.
 fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, buf: &mut Vec<u8>) {
     let conn = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let (identity, verdict) = identify_and_decide(shared, st, &stream);
-    count_verdict(shared, st, &verdict);
+    let current = shared.policy.get();
+    let (identity, decision) = match identify(shared, st, &current, &stream) {
+        Ok(identity) => {
+            let out = evaluate(st, &current, &identity);
+            count(shared, st, out.allow, current.rules.label(&out));
+            let decision = current.rules.decide(&identity, &st.spec.name);
+            (Some(identity), decision)
+        }
+        Err(decision) => {
+            count(shared, st, false, labels::identify());
+            (None, decision)
+        }
+    };
     buf.clear();
     // A denied caller learns the decision, not what we know about it.
-    let shown = if verdict.allow {
+    let shown = if decision.allow {
         identity.as_ref()
     } else {
         None
@@ -653,7 +767,7 @@ fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, 
         &mut *buf,
         &Answer {
             identity: shown,
-            decision: &verdict,
+            decision: &decision,
         },
     )
     .is_err()
@@ -661,8 +775,16 @@ fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, 
         buf.clear();
     }
     buf.push(b'\n');
-    audit(shared, st, conn, identity, verdict);
-    match stream.try_write(buf) {
+    audit(shared, st, conn, identity, AuditDecision::Made(decision));
+    // A direct send: tokio's `try_write` would refuse (WouldBlock) until the reactor
+    // has seen the fresh socket become writable, sending every answer through a task.
+    let sent = rustix::net::send(
+        &stream,
+        buf,
+        rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+    )
+    .map_err(io::Error::from);
+    match sent {
         Ok(n) if n == buf.len() => {}
         Ok(n) => finish_answer(shared, st, stream, buf[n..].to_vec()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -687,52 +809,67 @@ fn finish_answer(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStre
     });
 }
 
-/// gate: identify, decide and check limits inline; connect to the backend and relay
-/// on a task of its own.
+/// gate: identify, decide and check limits inline (no allocation beyond the
+/// identity); connect to the backend and relay on a task of its own.
 fn gate_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream) {
     let accepted_at = Instant::now();
     let conn = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let (identity, mut verdict) = identify_and_decide(shared, st, &stream);
-    let mut slot = None;
-    if verdict.allow {
-        let key = match (&identity, st.limits.wants_identity_key()) {
-            (Some(id), true) => Some(st.limits.key(id)),
-            _ => None,
-        };
-        match st.limits.admit(key) {
-            Ok(s) => slot = Some(s),
-            Err(refusal) => {
-                shared
-                    .metrics
-                    .limit_rejections
-                    .get_or_create(&ReasonLabels {
-                        listener: st.label.listener.clone(),
-                        reason: refusal.label(),
-                    })
-                    .inc();
-                verdict = Verdict {
-                    allow: false,
-                    rule: verdict.rule,
-                    reasons: vec![refusal.reason()],
-                };
-            }
+    let current = shared.policy.get();
+    let identity = match identify(shared, st, &current, &stream) {
+        Ok(identity) => identity,
+        Err(decision) => {
+            count(shared, st, false, labels::identify());
+            audit(shared, st, conn, None, AuditDecision::Made(decision));
+            return;
         }
+    };
+    let out = evaluate(st, &current, &identity);
+    if !out.allow {
+        count(shared, st, false, current.rules.label(&out));
+        audit(
+            shared,
+            st,
+            conn,
+            Some(identity),
+            AuditDecision::Deferred {
+                current,
+                outcome: out,
+            },
+        );
+        return; // dropping the stream closes it at once
     }
-    let (identity, slot) = match (identity, slot) {
-        (Some(identity), Some(slot)) if verdict.allow => (identity, slot),
-        (identity, _) => {
-            count_verdict(shared, st, &verdict);
-            audit(shared, st, conn, identity, verdict);
-            return; // dropping the stream closes it at once
+    let key = st
+        .limits
+        .wants_identity_key()
+        .then(|| st.limits.key(&identity));
+    let slot = match st.limits.admit(key) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            shared
+                .metrics
+                .limit_rejections
+                .get_or_create(&ReasonLabels {
+                    listener: st.label.listener.clone(),
+                    reason: refusal.label(),
+                })
+                .inc();
+            count(shared, st, false, labels::limit());
+            let d = refuse(
+                current.rules.rule_name(&out).map(str::to_owned),
+                refusal.reason(),
+            );
+            audit(shared, st, conn, Some(identity), AuditDecision::Made(d));
+            return;
         }
     };
     let mut header = Vec::new();
     if st.spec.proxy_protocol {
+        let rule = current.rules.rule_name(&out);
         if let Err(e) = crate::proxy::for_connection(
             &st.spec.name,
             &st.path_bytes,
             &identity,
-            verdict.rule.as_deref(),
+            rule,
             &mut header,
         ) {
             tracing::warn!(listener = %st.spec.name, error = %e, "PROXY header");
@@ -741,60 +878,53 @@ fn gate_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream) {
     let shared2 = shared.clone();
     let st2 = st.clone();
     shared.tracker.spawn(async move {
-        forward_one(
-            shared2,
-            st2,
-            stream,
+        let pending = Pending {
             identity,
-            verdict,
+            current,
+            out,
             conn,
             slot,
             header,
             accepted_at,
-        )
-        .await;
+        };
+        forward_one(shared2, st2, stream, pending).await;
     });
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn forward_one(
-    shared: Arc<Shared>,
-    st: Arc<ListenerState>,
-    client: UnixStream,
+/// An allowed gate connection on its way to the backend.
+struct Pending {
     identity: Identity,
-    mut verdict: Verdict,
+    current: Arc<Current>,
+    out: Outcome,
     conn: u64,
     slot: Slot,
     header: Vec<u8>,
     accepted_at: Instant,
-) {
-    let Some(backend_path) = st.spec.backend.clone() else {
+}
+
+async fn forward_one(shared: Arc<Shared>, st: Arc<ListenerState>, client: UnixStream, p: Pending) {
+    let Some(backend_path) = st.spec.backend.as_deref() else {
         return;
     };
     let budget = st
         .spec
         .decision_timeout
-        .saturating_sub(accepted_at.elapsed());
+        .saturating_sub(p.accepted_at.elapsed());
+    let header = &p.header;
     let connect = async {
-        let b = connect_backend(&backend_path).await?;
+        let mut b = connect_backend(backend_path).await?;
         if !header.is_empty() {
             use tokio::io::AsyncWriteExt;
-            let mut b = b;
-            b.write_all(&header).await?;
-            return Ok::<_, io::Error>(b);
+            b.write_all(header).await?;
         }
-        Ok(b)
+        Ok::<_, io::Error>(b)
     };
-    let backend = match tokio::time::timeout(budget, connect).await {
-        Ok(Ok(b)) => Some(b),
-        Ok(Err(e)) => {
-            verdict = Verdict {
-                allow: false,
-                rule: verdict.rule,
-                reasons: vec![format!("backend {}: {e}", backend_path.display())],
-            };
-            None
-        }
+    let failure = match tokio::time::timeout(budget, connect).await {
+        Ok(Ok(backend)) => Ok(backend),
+        Ok(Err(e)) => Err((
+            labels::backend(),
+            format!("backend {}: {e}", backend_path.display()),
+        )),
         Err(_) => {
             shared
                 .metrics
@@ -804,22 +934,41 @@ async fn forward_one(
                     reason: "decision_timeout",
                 })
                 .inc();
-            verdict = Verdict {
-                allow: false,
-                rule: verdict.rule,
-                reasons: vec![format!(
+            Err((
+                labels::limit(),
+                format!(
                     "limit: no decision within decision_timeout = {:?} (backend connect)",
                     st.spec.decision_timeout
-                )],
-            };
-            None
+                ),
+            ))
         }
     };
-    count_verdict(&shared, &st, &verdict);
-    audit(&shared, &st, conn, Some(identity), verdict);
-    let Some(backend) = backend else { return };
+    let backend = match failure {
+        Ok(b) => {
+            count(&shared, &st, true, p.current.rules.label(&p.out));
+            let d = AuditDecision::Deferred {
+                current: p.current,
+                outcome: p.out,
+            };
+            audit(&shared, &st, p.conn, Some(p.identity), d);
+            b
+        }
+        Err((label, reason)) => {
+            count(&shared, &st, false, label);
+            let d = refuse(p.current.rules.rule_name(&p.out).map(str::to_owned), reason);
+            audit(
+                &shared,
+                &st,
+                p.conn,
+                Some(p.identity),
+                AuditDecision::Made(d),
+            );
+            return;
+        }
+    };
     st.active.inc();
     let end = forward::relay(
+        shared.relay,
         &client,
         &backend,
         st.spec.idle_timeout,
@@ -830,9 +979,9 @@ async fn forward_one(
     .await;
     st.active.dec();
     if end != End::Done {
-        tracing::debug!(listener = %st.spec.name, connection = conn, ?end, "relay ended");
+        tracing::debug!(listener = %st.spec.name, connection = p.conn, ?end, "relay ended");
     }
-    drop(slot);
+    drop(p.slot);
 }
 
 /// Connects to a backend. A full backlog (EAGAIN for AF_UNIX) is retried with backoff:

@@ -14,6 +14,7 @@
 
 mod activation;
 mod audit;
+mod capture;
 mod config;
 mod daemon;
 mod decision;
@@ -29,10 +30,12 @@ mod sys;
 
 pub use activation::{InheritedSocket, take as take_activated_sockets};
 pub use audit::AuditSink;
+pub use capture::ConnectCapture;
 pub use config::{DEFAULT_DECISION_TIMEOUT, ListenerSpec, parse_mode};
 pub use daemon::{Daemon, DaemonConfig, Handle, ListenerInfo, Mode, ReloadError};
-pub use decision::{PolicySource, Verdict};
+pub use decision::{Decision, PolicySource};
 pub use error::Error;
+pub use forward::{RelayMode, SPLICE_AFTER};
 pub use listener::Origin;
 pub use metrics::MetricsAddr;
 pub use owner::Owner;

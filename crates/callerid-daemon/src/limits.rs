@@ -73,11 +73,11 @@ impl Limits {
     /// back when the returned guard drops.
     pub(crate) fn admit(self: &Arc<Self>, key: Option<IdentityKey>) -> Result<Slot, Refusal> {
         let n = self.active.fetch_add(1, Ordering::AcqRel);
-        if let Some(max) = self.max_connections {
-            if n >= max {
-                self.active.fetch_sub(1, Ordering::AcqRel);
-                return Err(Refusal::MaxConnections(max));
-            }
+        if let Some(max) = self.max_connections
+            && n >= max
+        {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::MaxConnections(max));
         }
         let key = match (self.max_per_identity, key) {
             (Some(max), Some(key)) => {
@@ -131,6 +131,7 @@ impl Drop for Slot {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

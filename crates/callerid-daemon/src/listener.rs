@@ -42,12 +42,12 @@ pub(crate) fn bind(
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| err("create directory for", e))?;
-            // Only the daemon's own user manages its socket directory.
-            let _ = rustix::fs::chmod(dir, rustix::fs::Mode::from_raw_mode(0o755));
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| err("create directory for", e))?;
+        // Only the daemon's own user manages its socket directory.
+        let _ = rustix::fs::chmod(dir, rustix::fs::Mode::from_raw_mode(0o755));
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {

@@ -64,6 +64,7 @@ fn lookup(name: &str, file: &str) -> Result<u32, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

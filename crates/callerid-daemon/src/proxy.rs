@@ -265,10 +265,10 @@ pub(crate) fn for_connection(
         tlvs.push((Tlv::Rule as u8, rule.as_bytes().to_vec()));
     }
     let fixed: usize = 2 * UNIX_ADDR_LEN + tlvs.iter().map(|(_, v)| 3 + v.len()).sum::<usize>();
-    if let Ok(json) = serde_json::to_vec(identity) {
-        if fixed + 3 + json.len() <= usize::from(u16::MAX) {
-            tlvs.push((Tlv::IdentityJson as u8, json));
-        }
+    if let Ok(json) = serde_json::to_vec(identity)
+        && fixed + 3 + json.len() <= usize::from(u16::MAX)
+    {
+        tlvs.push((Tlv::IdentityJson as u8, json));
     }
     let dst = &listener_path[..listener_path.len().min(UNIX_ADDR_LEN)];
     Header {
@@ -280,6 +280,7 @@ pub(crate) fn for_connection(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -4,7 +4,7 @@
 use crate::error::ConfigError;
 use crate::error::Lines;
 use crate::matcher::{Matcher, compile};
-use crate::policy::{Action, Policy, RequiredParts, Rule};
+use crate::policy::{Action, ConfigWarning, Policy, RequiredParts, Rule};
 use crate::raw::{IntOrStr, RawAction, RawFile, RawListener};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -87,6 +87,26 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let (policy, listeners, _) = compile_file(text)?;
         Ok(Self { policy, listeners })
+    }
+
+    /// Likely mistakes that do not make the file invalid: [`Policy::warnings`], plus
+    /// listener-bound rules in a file without listeners (under `serve` they never apply).
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        let mut out = self.policy.warnings();
+        if self.listeners.is_empty() {
+            for r in self.policy.rules() {
+                if let Some(l) = r.listener() {
+                    out.push(ConfigWarning {
+                        line: r.line(),
+                        message: format!(
+                            "rule {:?} is limited to listener {l:?}, but this file defines no listeners: under `serve` it never applies",
+                            r.name()
+                        ),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Looks a listener up by name.

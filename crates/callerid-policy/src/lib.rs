@@ -118,6 +118,6 @@ pub use error::{ConfigError, ConfigErrorKind};
 pub use index::IndexKey;
 pub use matcher::{KeyCheck, Matcher};
 pub use policy::{
-    ALLOW_ALL_TOML, Action, Context, DecidedBy, Decision, Explanation, Outcome, Policy,
-    PolicySummary, RequiredParts, Rule, RuleExplanation, RuleStatus,
+    ALLOW_ALL_TOML, Action, ConfigWarning, Context, DecidedBy, Decision, Explanation, Outcome,
+    Policy, PolicySummary, RequiredParts, Rule, RuleExplanation, RuleStatus,
 };

@@ -498,7 +498,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
             } else {
                 format!("`{key}` is not matchable: {why}")
             };
-            return Err(err(v.span(), hint));
+            return Err(err(key_span(text, v.span(), key), hint));
         }
     }
 
@@ -617,6 +617,17 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
         }
     }
     Ok(Matcher { conds })
+}
+
+/// The span of `key` written before the value at `value` on the same line, so that an
+/// error about the key itself points at the key; the value's span when not found.
+fn key_span(text: &str, value: std::ops::Range<usize>, key: &str) -> std::ops::Range<usize> {
+    let start = value.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    match text[line_start..start].rfind(key) {
+        Some(i) => line_start + i..line_start + i + key.len(),
+        None => value,
+    }
 }
 
 fn compile_provenance(

@@ -220,6 +220,21 @@ pub struct Policy {
     pub(crate) index: Index,
 }
 
+/// A likely mistake in a valid file (see [`Policy::warnings`], [`crate::Config::warnings`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigWarning {
+    /// 1-based line of the rule concerned.
+    pub line: usize,
+    /// What is suspicious.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: warning: {}", self.line, self.message)
+    }
+}
+
 /// Why a [`Rule`] did or did not decide, in an [`Explanation`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -550,6 +565,33 @@ impl Policy {
             expect: ctx.expect.map(|e| e.explain(identity, ctx)),
             rules,
         }
+    }
+
+    /// Likely mistakes that do not make the file invalid: rules that can never be
+    /// reached because an earlier rule without conditions matches every peer.
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        let mut out = Vec::new();
+        for (j, later) in self.rules.iter().enumerate() {
+            let blocker = self.rules[..j].iter().find(|r| {
+                r.matcher.is_empty()
+                    && r.listener
+                        .as_ref()
+                        .is_none_or(|l| later.listener.as_ref() == Some(l))
+            });
+            if let Some(b) = blocker {
+                out.push(ConfigWarning {
+                    line: later.line,
+                    message: format!(
+                    "rule {:?} is never reached: rule {:?} (line {}) above matches every peer{}",
+                    later.name,
+                    b.name,
+                    b.line,
+                    b.listener.as_deref().map(|l| format!(" on listener {l:?}")).unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        out
     }
 
     /// What the policy compiled to.

@@ -788,6 +788,18 @@ fn wrong_values_are_rejected_with_line_and_column() {
 }
 
 #[test]
+fn forgeable_keys_point_at_the_key() {
+    let e = err(
+        "version = 1\n[[rule]]\nname = \"r\"\naction = \"allow\"\nmatch = { uid = 1, cmdline = \"x\" }\n",
+    );
+    assert_eq!((e.line, e.column), (5, 20), "{e}");
+    let e = err(
+        "version = 1\n[[rule]]\nname = \"r\"\naction = \"allow\"\n[rule.match]\ncomm = [\n  \"a\"]\n",
+    );
+    assert_eq!((e.line, e.column), (6, 1), "{e}");
+}
+
+#[test]
 fn policy_parse_refuses_listeners() {
     let e = Policy::parse(GATE).unwrap_err();
     assert_eq!(e.line, 6);
@@ -831,4 +843,39 @@ fn owner_mode_duration_forms() {
     );
     assert!(parse_duration(&Str("99999999999999999999h".into())).is_err());
     assert!(parse_duration(&Int(-1)).is_err());
+}
+
+#[test]
+fn warnings_for_unreachable_and_listenerless_rules() {
+    let c = Config::parse(
+        "version = 1\n[[rule]]\nname = \"all\"\naction = \"deny\"\nlistener = \"x\"\n[[rule]]\nname = \"x2\"\naction = \"allow\"\nlistener = \"x\"\nmatch.uid = 1\n[[rule]]\nname = \"y\"\naction = \"allow\"\nlistener = \"y\"\n",
+    )
+    .unwrap();
+    let w = c.warnings();
+    assert_eq!(w.len(), 4, "{w:#?}");
+    assert_eq!(w[0].line, 7);
+    assert!(
+        w[0].to_string()
+            .starts_with("7: warning: rule \"x2\" is never reached: rule \"all\" (line 3)"),
+        "{w:#?}"
+    );
+    assert!(w[1].message.contains("no listeners"), "{w:#?}");
+    assert!(Config::parse(GATE).unwrap().warnings().is_empty());
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    for open in ["[", "{a="] {
+        let text = format!("version = 1\nx = {}", open.repeat(100_000));
+        let e = err(&text);
+        assert_eq!(e.line, 2, "{e}");
+    }
+}
+
+#[test]
+fn policy_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<Config>();
+    assert_send_sync::<Decision>();
 }

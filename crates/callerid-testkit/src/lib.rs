@@ -13,6 +13,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod unix_server;
+
 /// `true` when CI demands that privileged tests run rather than skip.
 pub fn privileged_required() -> bool {
     std::env::var("CALLERID_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1")

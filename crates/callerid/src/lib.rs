@@ -7,6 +7,21 @@
 //! (container, pod, unit) its cgroup names. Every part says where it came from
 //! ([`Provenance`]); parts that cannot be had are `None` with a [`Warning`].
 //!
+//! ```
+//! use std::os::unix::net::UnixStream;
+//!
+//! let ident = callerid::Identifier::new()?;
+//! // Either end of a socketpair works too: here the peer is this very process.
+//! let (ours, _theirs) = UnixStream::pair()?;
+//! let who = ident.identify(&ours)?;
+//! assert_eq!(who.peer().pid.map(|p| p.get()), Some(std::process::id()));
+//! assert_eq!(who.peer().uid.get(), rustix::process::geteuid().as_raw());
+//! println!("{}", serde_json::to_string_pretty(&who)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A server identifies each accepted connection the same way:
+//!
 //! ```no_run
 //! use std::os::unix::net::UnixListener;
 //!
@@ -43,6 +58,7 @@ mod identifier;
 mod identity;
 mod ids;
 mod parse;
+pub mod peers;
 mod process;
 mod sys;
 mod userns;

@@ -11,6 +11,7 @@ const BPF_MAP_CREATE: libc::c_int = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
 const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
 const BPF_PROG_QUERY: libc::c_int = 16;
 const BPF_BTF_LOAD: libc::c_int = 18;
 const BPF_MAP_FREEZE: libc::c_int = 22;
@@ -82,6 +83,24 @@ struct ProgQueryAttr {
     attach_flags: u32,
     prog_ids: u64,
     prog_cnt: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct InfoByFdAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// The head of `struct bpf_link_info`.
+#[repr(C)]
+#[derive(Default)]
+struct LinkInfoHead {
+    link_type: u32,
+    id: u32,
+    prog_id: u32,
     _pad: u32,
 }
 
@@ -329,6 +348,18 @@ pub(crate) fn link_create(
         flags: 0,
     };
     bpf(BPF_LINK_CREATE, &mut attr).and_then(owned)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` on a link: (link id, program id).
+pub(crate) fn link_ids(link: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    let mut info = LinkInfoHead::default();
+    let mut attr = InfoByFdAttr {
+        bpf_fd: fd_u32(link),
+        info_len: size_of::<LinkInfoHead>() as u32,
+        info: ptr_u64(&raw mut info),
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok((info.id, info.prog_id))
 }
 
 /// `BPF_PROG_QUERY`: ids of the programs attached directly to `cgroup` for

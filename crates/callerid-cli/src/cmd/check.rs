@@ -35,6 +35,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(config) = load(&args.config)? else {
         return Ok(ExitCode::from(1));
     };
+    let warnings = config.warnings();
+    {
+        let mut err = std::io::stderr().lock();
+        for w in &warnings {
+            writeln!(err, "{}:{w}", args.config.display())?;
+        }
+    }
     let mut out = std::io::stdout().lock();
     let summary = config.policy.summary();
     let parts = config.required_parts();
@@ -52,7 +59,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         let listeners: Vec<_> = config.listeners.iter().map(listener_json).collect();
         let v = serde_json::json!({
-            "file": args.config, "valid": true, "summary": summary, "required_parts": parts,
+            "file": args.config, "valid": true, "warnings": warnings, "summary": summary,
+            "required_parts": parts,
             "rules": rules, "listeners": listeners,
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;

@@ -3,7 +3,7 @@
 //! Exit code 0 whenever the report could be made (unavailable features are reported,
 //! not failed on).
 
-use callerid::{FeatureStatus, Features, Identifier};
+use callerid::{ConnectCgroupSource, FeatureStatus, Features, Identifier};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,7 +18,9 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ident = Identifier::new()?;
-    let f = ident.features();
+    let mut features = ident.features().clone();
+    features.connect_cgroup = connect_capture();
+    let f = &features;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, f)?;
@@ -27,6 +29,30 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.write_all(render(f).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether connect-time capture (callerid-bpf) can run here: loads it, proves it with a
+/// real connect/accept round trip, and detaches it again; otherwise the exact reason
+/// (kernel too old, which capability is missing, not the cgroup2 root, ...).
+fn connect_capture() -> FeatureStatus {
+    let fallback = "cgroup at identification time (PIDFD_GET_INFO), provenance kernel_now";
+    match callerid_bpf::ConnectCapture::load().and_then(|c| c.self_test().map(|id| (c, id))) {
+        Ok((capture, own)) => FeatureStatus {
+            available: true,
+            disabled: false,
+            detail: format!(
+                "{} (self-test: recorded our own cgroup {own}); `serve` and `gate` load it",
+                capture.describe()
+            ),
+            fallback: Some(fallback.to_owned()),
+        },
+        Err(e) => FeatureStatus {
+            available: false,
+            disabled: false,
+            detail: format!("{e:#}"),
+            fallback: Some(fallback.to_owned()),
+        },
+    }
 }
 
 fn line(s: &mut String, name: &str, st: &FeatureStatus) {

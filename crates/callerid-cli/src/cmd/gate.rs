@@ -9,7 +9,7 @@ use std::time::Duration;
 /// Arguments of `callerid gate`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Gate configuration: the policy plus one or more [[listener]] tables.
+    /// Gate configuration: the policy plus one or more `[[listener]]` tables.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Audit log: a file to append to, or `-` for standard output.
@@ -21,6 +21,9 @@ pub(crate) struct Args {
     /// On SIGTERM, how long to wait for open connections before closing them (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     drain_timeout: f64,
+    /// Do not load the BPF connect-time cgroup capture (cgroups are then as of accept).
+    #[arg(long)]
+    no_connect_capture: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -34,5 +37,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .transpose()?;
     cfg.drain_timeout =
         Duration::try_from_secs_f64(args.drain_timeout).context("--drain-timeout")?;
+    if args.no_connect_capture {
+        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
+    }
     super::serve::run_daemon(cfg, "gate", &format!("config {}", args.config.display()))
 }

@@ -5,6 +5,7 @@ pub(crate) mod classify;
 pub(crate) mod doctor;
 pub(crate) mod explain;
 pub(crate) mod gate;
+pub(crate) mod peers;
 pub(crate) mod serve;
 pub(crate) mod whoami;
 pub(crate) mod whois;

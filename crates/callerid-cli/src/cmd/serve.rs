@@ -33,6 +33,9 @@ pub(crate) struct Args {
     /// On SIGTERM, how long to wait for open connections before closing them (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     drain_timeout: f64,
+    /// Do not load the BPF connect-time cgroup capture (cgroups are then as of accept).
+    #[arg(long)]
+    no_connect_capture: bool,
 }
 
 /// The socket `serve` listens on and `whoami` asks by default.
@@ -88,6 +91,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .transpose()?;
     cfg.drain_timeout =
         Duration::try_from_secs_f64(args.drain_timeout).context("--drain-timeout")?;
+    if args.no_connect_capture {
+        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
+    }
     let policy_note = match &args.policy {
         Some(p) => format!("policy {}", p.display()),
         None => "embedded policy: allow all, audit all".to_string(),
@@ -124,14 +130,17 @@ pub(crate) fn run_daemon(
                     l.origin
                 )?,
             }
-            if l.backend.is_none() {
-                if let Some(p) = &l.path {
-                    writeln!(err, "try it:  callerid whoami --socket {}", p.display())?;
-                }
+            if l.backend.is_none()
+                && let Some(p) = &l.path
+            {
+                writeln!(err, "try it:  callerid whoami --socket {}", p.display())?;
             }
         }
         if let Some(m) = daemon.metrics_endpoint() {
             writeln!(err, "metrics: {m}")?;
+        }
+        for n in daemon.info() {
+            writeln!(err, "{n}")?;
         }
         for n in daemon.notes() {
             writeln!(err, "note: {n}")?;

@@ -79,12 +79,11 @@ fn s(v: &Value, p: &str) -> Option<String> {
 
 fn human(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
     let allow = v.pointer("/decision/allow").and_then(Value::as_bool) == Some(true);
-    let rule = s(v, "/decision/rule").unwrap_or_else(|| "none".into());
-    writeln!(
-        out,
-        "decision   {} (rule: {rule})",
-        if allow { "allow" } else { "deny" }
-    )?;
+    let verdict = if allow { "allow" } else { "deny" };
+    match s(v, "/decision/rule") {
+        Some(rule) => writeln!(out, "decision   {verdict} (rule {rule:?})")?,
+        None => writeln!(out, "decision   {verdict}")?,
+    }
     if let Some(Value::Array(rs)) = v.pointer("/decision/reasons") {
         for r in rs.iter().filter_map(Value::as_str) {
             writeln!(out, "           {r}")?;
@@ -159,6 +158,12 @@ fn human(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
                 s(un, "/uid_map").unwrap_or_else(na),
             )?;
         }
+    }
+    if let Some(Value::Array(changed)) = id.pointer("/drift/changed")
+        && !changed.is_empty()
+    {
+        let what: Vec<&str> = changed.iter().filter_map(Value::as_str).collect();
+        writeln!(out, "drift      since connect: {}", what.join(", "))?;
     }
     if let Some(Value::Array(ws)) = id.get("warnings") {
         for w in ws {

@@ -126,7 +126,7 @@ fn check_rejects_with_file_line_and_column() {
     let o = callerid(&["check", "--config", &cfg], None);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.starts_with(&format!("{cfg}:6:10: ")), "{e}");
+    assert!(e.starts_with(&format!("{cfg}:6:3: ")), "{e}");
     assert!(e.contains("forgeable"), "{e}");
 
     let cfg = file(
@@ -138,6 +138,20 @@ fn check_rejects_with_file_line_and_column() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).starts_with(&format!("{cfg}:4:1: ")),
+        "{}",
+        stderr(&o)
+    );
+
+    // Valid but suspicious: exit 0, warnings on stderr.
+    let cfg = file(
+        &dir,
+        "warn.toml",
+        "version = 1\n[[rule]]\nname = \"all\"\naction = \"allow\"\n[[rule]]\nname = \"late\"\naction = \"deny\"\nmatch.uid = 0\n",
+    );
+    let o = callerid(&["check", "--config", &cfg], None);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).starts_with(&format!("{cfg}:6: warning: rule \"late\" is never reached")),
         "{}",
         stderr(&o)
     );

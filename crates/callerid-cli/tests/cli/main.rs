@@ -3,4 +3,9 @@
 
 mod check_explain;
 mod classify;
+mod daemon_support;
+mod gate;
+mod peers;
+mod serve;
+mod whoami;
 mod whois_doctor;

@@ -63,6 +63,12 @@ fn whois_json_and_human() {
         .spawn()
         .expect("sleep");
     let pid = child.id().to_string();
+    // spawn() returns after fork, possibly before the child has exec'd `sleep`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != "sleep") {
+        assert!(std::time::Instant::now() < deadline, "sleep never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 
     let out = callerid(&["whois", "--pid", &pid, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -130,4 +136,42 @@ fn whois_missing_pid_exits_1() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Connect-time capture: active as root (CI must exercise it), and without the
+/// capabilities doctor names exactly what is missing and what falls back.
+#[test]
+fn doctor_reports_connect_time_capture() {
+    if callerid_testkit::need_root("doctor_reports_connect_time_capture") {
+        return;
+    }
+    let out = callerid(&["doctor", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor --json");
+    let cc = &v["connect_cgroup"];
+    assert_eq!(
+        cc["available"], true,
+        "capture must work as root here: {cc}"
+    );
+    assert!(cc["detail"].as_str().unwrap().contains("self-test"), "{cc}");
+
+    let out = Command::new("setpriv")
+        .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
+        .arg(env!("CARGO_BIN_EXE_callerid"))
+        .args(["doctor"])
+        .output()
+        .expect("run doctor without capabilities");
+    let s = text(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    let line = s
+        .lines()
+        .skip_while(|l| !l.contains("connect-time cgroup"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(line.contains("no "), "{line}");
+    assert!(
+        line.contains("CAP_BPF") && line.contains("CAP_NET_ADMIN"),
+        "{line}"
+    );
+    assert!(line.contains("kernel_now"), "the fallback is named: {line}");
 }

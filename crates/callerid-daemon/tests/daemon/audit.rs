@@ -28,6 +28,7 @@ fn lines_are_valid_and_complete() {
             "pod",
             "unit",
             "user_unit",
+            "drift",
             "warnings",
         ] {
             assert!(line.get(key).is_some(), "audit line lacks {key}: {line}");
@@ -53,4 +54,59 @@ fn lines_are_valid_and_complete() {
     }
     conns.dedup();
     assert_eq!(conns.len(), 3, "each line names its own connection");
+}
+
+#[test]
+fn a_stuck_audit_sink_never_blocks_answers() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // The audit "file" is a FIFO that nobody reads: the writer thread blocks once the
+    // pipe is full, the queue (8 records) fills, and later records are dropped and
+    // counted, while every connection is still answered.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = TestDaemon::serve_tuned(None, |cfg, dir| {
+        let fifo = dir.join("audit.fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // A reader must exist for the daemon's O_WRONLY open to return; it never reads.
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&fifo)
+            .unwrap();
+        tx.send(reader).unwrap();
+        cfg.audit = Some(callerid_daemon::AuditSink::File(fifo));
+        cfg.audit_queue = 8;
+    });
+    let mut reader = rx.recv().unwrap();
+    for _ in 0..600 {
+        let v: Value = serde_json::from_str(&ask(&d.socket)).unwrap();
+        assert_eq!(v["decision"]["allow"], true);
+    }
+    let dropped = sample(&d.scrape(), "callerid_audit_dropped_total").unwrap();
+    assert!(
+        dropped > 0.0,
+        "records beyond the queue are dropped and counted"
+    );
+    // Unblock the writer so the daemon can finish.
+    let drain = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    drop(d);
+    drain.join().unwrap();
 }

@@ -39,7 +39,21 @@ backend = "{dir}/backend.sock"
 
 #[test]
 fn megabytes_both_ways_with_half_close() {
-    let d = TestDaemon::gate(CONFIG);
+    megabytes_both_ways(callerid_daemon::RelayMode::Copy);
+}
+
+#[test]
+fn megabytes_both_ways_with_half_close_auto() {
+    megabytes_both_ways(callerid_daemon::RelayMode::Auto);
+}
+
+#[test]
+fn megabytes_both_ways_with_half_close_spliced() {
+    megabytes_both_ways(callerid_daemon::RelayMode::Splice);
+}
+
+fn megabytes_both_ways(mode: callerid_daemon::RelayMode) {
+    let d = TestDaemon::gate_tuned(CONFIG, |c| c.relay = mode);
     let l = UnixListener::bind(d.path("backend.sock")).unwrap();
     let backend = std::thread::spawn(move || {
         let (s, _) = l.accept().unwrap();

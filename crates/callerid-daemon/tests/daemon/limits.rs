@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::os::unix::net::UnixStream;
 
 fn gate_with(extra: &str) -> TestDaemon {
-    let d = TestDaemon::gate(&format!(
+    TestDaemon::gate(&format!(
         r#"
 version = 1
 default = "allow"
@@ -14,10 +14,10 @@ default = "allow"
 name = "lim"
 path = "{{dir}}/gate.sock"
 backend = "{{dir}}/backend.sock"
+mode = "0666"
 {extra}
 "#
-    ));
-    d
+    ))
 }
 
 fn reasons(line: &Value) -> String {
@@ -70,7 +70,7 @@ fn max_per_identity_cuts_off_a_slowloris_but_not_others() {
         callerid_testkit::skip("limits::max_per_identity", "needs socat and setpriv");
         return;
     }
-    let d = gate_with("max_per_identity = 2\nidle_timeout = 30.0");
+    let d = gate_with("max_per_identity = 2\nidle_timeout = 30");
     let _b = echo_backend(&d.path("backend.sock"));
     // We (uid 0) hold two idle connections: the slowloris.
     let held: Vec<UnixStream> = (0..2)
@@ -105,7 +105,7 @@ fn max_per_identity_cuts_off_a_slowloris_but_not_others() {
 
 #[test]
 fn idle_connections_are_closed() {
-    let d = gate_with("idle_timeout = 0.3");
+    let d = gate_with(r#"idle_timeout = "300ms""#);
     let _b = echo_backend(&d.path("backend.sock"));
     let mut a = UnixStream::connect(&d.socket).unwrap();
     assert!(roundtrip(&mut a, "hi\n"));
@@ -124,7 +124,7 @@ fn idle_connections_are_closed() {
 fn decision_timeout_bounds_a_stuck_backend() {
     // A backend that never accepts, with its backlog full: connect() keeps failing with
     // EAGAIN and the gate retries until the decision timeout, then refuses.
-    let d = gate_with("decision_timeout = 0.3");
+    let d = gate_with(r#"decision_timeout = "300ms""#);
     let backend = rustix::net::socket(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::STREAM,

@@ -42,7 +42,7 @@ fn allow_deny_matrix() {
     let mut config = String::from("version = 1\ndefault = \"deny\"\n\n");
     for l in listeners {
         config += &format!(
-            "[[listener]]\nname = \"{l}\"\npath = \"{{dir}}/{l}.sock\"\nbackend = \"{{dir}}/{l}.backend\"\n"
+            "[[listener]]\nname = \"{l}\"\npath = \"{{dir}}/{l}.sock\"\nbackend = \"{{dir}}/{l}.backend\"\nmode = \"0666\"\n"
         );
         if l == "expect" {
             config += "expect = { uid = [4243] }\n";
@@ -112,4 +112,73 @@ fn allow_deny_matrix() {
             "expect mismatch is named as the reason: {l}"
         );
     }
+}
+
+#[test]
+fn a_podman_container_passes_expect_the_host_does_not() {
+    if let Some(why) = callerid_testkit::podman::unavailable() {
+        callerid_testkit::skip("matrix::a_podman_container_passes_expect", &why);
+        return;
+    }
+    if !have("socat") {
+        callerid_testkit::skip("matrix::a_podman_container_passes_expect", "needs socat");
+        return;
+    }
+    callerid_testkit::podman::image().unwrap();
+    let d = TestDaemon::gate(
+        r#"
+version = 1
+default = "deny"
+
+[[listener]]
+name = "containers-only"
+path = "{dir}/gate.sock"
+backend = "{dir}/backend.sock"
+mode = "0666"
+expect = { runtime = "podman", kind = "container" }
+
+[[rule]]
+name = "anyone here"
+action = "allow"
+listener = "containers-only"
+[rule.match]
+uid = [0]
+"#,
+    );
+    let _b = echo_backend(&d.path("backend.sock"));
+    // From the host: the rule would allow uid 0, but `expect` is not met.
+    let mut host = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    assert!(refused(&mut host));
+    // From a real container (socat from the host's read-only /usr).
+    let (mut cmd, cidfile) = callerid_testkit::podman::Run::new()
+        .unwrap()
+        .volume(d.dir.path(), "/x")
+        .command([
+            "sh",
+            "-c",
+            "echo through-the-gate | /usr/bin/socat -t 10 - UNIX-CONNECT:/x/gate.sock",
+        ]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "podman: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through-the-gate\n");
+    let cid = std::fs::read_to_string(cidfile).unwrap().trim().to_string();
+    let audit = d.audit_lines(2);
+    assert_eq!(audit[0]["allow"], false);
+    assert!(
+        audit[0]["reasons"].to_string().contains("expect"),
+        "{}",
+        audit[0]
+    );
+    assert_eq!(audit[1]["allow"], true);
+    assert_eq!(
+        audit[1]["container"]["id"],
+        serde_json::Value::String(cid),
+        "{}",
+        audit[1]
+    );
+    assert_eq!(audit[1]["container"]["runtime"], "podman");
 }

@@ -57,7 +57,7 @@ fn scraped_and_parsed() {
     assert_eq!(
         sample(
             &text,
-            r#"callerid_connections_allowed_total{listener="serve",rule=""}"#
+            r#"callerid_connections_allowed_total{listener="serve",rule="(default)"}"#
         ),
         Some(5.0),
         "{text}"

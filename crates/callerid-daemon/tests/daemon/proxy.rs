@@ -59,6 +59,13 @@ proxy_protocol = true
         h.tlv_u64(Tlv::PidfsId),
         json["process"]["pidfs_id"].as_u64()
     );
+    // The gate collects what its rules, audit and header use, nothing more.
+    assert!(json["namespaces"].is_null(), "{json}");
+    assert_eq!(json["provenance"]["namespaces"], "not_collected", "{json}");
+    assert_eq!(
+        json["provenance"]["user_namespace"], "not_collected",
+        "{json}"
+    );
     for (kind, _) in &h.tlvs {
         assert!(
             (0xE0..=0xEF).contains(kind),

@@ -139,3 +139,54 @@ fn socket_mode_is_applied_before_it_appears() {
     let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o666);
 }
+
+#[test]
+fn cgroup_is_captured_at_connect_when_bpf_is_available() {
+    if let Err(why) = callerid_bpf::probe() {
+        callerid_testkit::skip("serve::cgroup_is_captured_at_connect", &why.to_string());
+        return;
+    }
+    let d = TestDaemon::serve(None);
+    let v: Value = serde_json::from_str(&ask(&d.socket)).unwrap();
+    let id = &v["identity"];
+    assert_eq!(id["provenance"]["cgroup"], "kernel_connect", "{id}");
+    assert_eq!(id["cgroup"]["at"], "connect", "{id}");
+    let audit = d.audit_lines(1);
+    assert_eq!(audit[0]["cgroup"]["provenance"], "kernel_connect");
+}
+
+#[test]
+fn without_capture_the_provenance_says_so() {
+    let dir = tempdir();
+    let mut cfg = callerid_daemon::DaemonConfig::serve(
+        Some(dir.path().join("s.sock")),
+        callerid_daemon::PolicySource::Embedded,
+    );
+    cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
+    cfg.socket_activation = false;
+    cfg.handle_signals = false;
+    cfg.notify = false;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let daemon = rt
+        .block_on(async { callerid_daemon::Daemon::start(cfg) })
+        .unwrap();
+    assert!(
+        daemon.info().iter().any(|n| n.contains("capture: off")),
+        "{:?}",
+        daemon.info()
+    );
+    let handle = daemon.handle();
+    let join = rt.spawn(daemon.run());
+    let v: Value = serde_json::from_str(&ask(&dir.path().join("s.sock"))).unwrap();
+    assert_ne!(
+        v["identity"]["provenance"]["cgroup"], "kernel_connect",
+        "{v}"
+    );
+    assert_ne!(v["identity"]["cgroup"]["at"], "connect", "{v}");
+    handle.shutdown();
+    rt.block_on(join).unwrap().unwrap();
+}

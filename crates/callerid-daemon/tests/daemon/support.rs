@@ -21,13 +21,22 @@ pub(crate) struct TestDaemon {
 }
 
 impl TestDaemon {
-    fn start(dir: tempfile::TempDir, mut cfg: DaemonConfig) -> Self {
+    fn start(dir: tempfile::TempDir, cfg: DaemonConfig) -> Self {
+        Self::start_tuned(dir, cfg, |_, _| {})
+    }
+
+    fn start_tuned(
+        dir: tempfile::TempDir,
+        mut cfg: DaemonConfig,
+        tune: impl FnOnce(&mut DaemonConfig, &Path),
+    ) -> Self {
         cfg.audit = Some(AuditSink::File(dir.path().join("audit.log")));
         cfg.metrics = Some(MetricsAddr::Unix(dir.path().join("metrics.sock")));
         cfg.handle_signals = false;
         cfg.notify = false;
         cfg.socket_activation = false;
         cfg.drain_timeout = Duration::from_secs(2);
+        tune(&mut cfg, dir.path());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -48,6 +57,15 @@ impl TestDaemon {
 
     /// `serve` on `<dir>/serve.sock`, with an optional policy file text.
     pub(crate) fn serve(policy: Option<&str>) -> Self {
+        Self::serve_tuned(policy, |_, _| {})
+    }
+
+    /// [`TestDaemon::serve`] with the daemon config adjusted before start (given the
+    /// test directory).
+    pub(crate) fn serve_tuned(
+        policy: Option<&str>,
+        tune: impl FnOnce(&mut DaemonConfig, &Path),
+    ) -> Self {
         let dir = tempdir();
         let source = match policy {
             Some(text) => {
@@ -59,16 +77,22 @@ impl TestDaemon {
         };
         let mut cfg = DaemonConfig::serve(Some(dir.path().join("serve.sock")), source);
         cfg.listeners[0].mode = Some(0o666);
-        Self::start(dir, cfg)
+        Self::start_tuned(dir, cfg, tune)
     }
 
     /// `gate` from a config text in which `{dir}` stands for the test directory.
     /// Returns the daemon; its first listener's socket is `socket`.
     pub(crate) fn gate(config: &str) -> Self {
+        Self::gate_tuned(config, |_| {})
+    }
+
+    /// [`TestDaemon::gate`] with the daemon config adjusted before start.
+    pub(crate) fn gate_tuned(config: &str, tune: impl FnOnce(&mut DaemonConfig)) -> Self {
         let dir = tempdir();
         let p = dir.path().join("gate.toml");
         std::fs::write(&p, config.replace("{dir}", dir.path().to_str().unwrap())).unwrap();
-        let cfg = DaemonConfig::gate(p).unwrap();
+        let mut cfg = DaemonConfig::gate(p).unwrap();
+        tune(&mut cfg);
         Self::start(dir, cfg)
     }
 

@@ -6,8 +6,9 @@
 //! - cgroupfs: `/<namespace>/<id>` at the root of the hierarchy, exactly two
 //!   components. The id may be any name containerd accepts (`/default/a`), as falco
 //!   reads it; the namespace must be a valid containerd namespace and not a word
-//!   another family or the host owns (`docker`, `ecs`, `kubepods`, Talos' `system`
-//!   and `podruntime`, …), and neither part may look like a systemd unit. A 64-hex id
+//!   another family declares as its context (`docker`, `ecs`, `kubepods`, …) or the
+//!   host owns (Talos' `system` and `podruntime`, …), and neither part may look like
+//!   a systemd unit. A 64-hex id
 //!   under a namespace that is not a well-known containerd one (`default`, `k8s.io`,
 //!   `moby`, `buildkit`, `services.linuxkit`) is left to docker's `--cgroup-parent`
 //!   reading.
@@ -18,7 +19,7 @@
 
 use super::shape::{id64, id64_suffixed, is_containerd_name};
 use super::systemd::has_unit_suffix;
-use super::walk::{Cx, Family, Found, Leaf, Scheme, Tail};
+use super::walk::{Cx, Family, Found, Leaf, Scheme, Tail, is_context_word};
 use super::{ChainElement, Kind, Runtime};
 use std::borrow::Cow;
 
@@ -27,24 +28,9 @@ pub(crate) struct Containerd;
 const WELL_KNOWN_NAMESPACES: &[&str] =
     &["default", "k8s.io", "moby", "buildkit", "services.linuxkit"];
 
-/// First components that belong to another family or to the host.
-const RESERVED: &[&str] = &[
-    "docker",
-    "ecs",
-    "garden",
-    "lxc",
-    "kubepods",
-    "kubelet",
-    "libpod",
-    "libpod_parent",
-    "machine",
-    "system",
-    "podruntime",
-    "user",
-    "init",
-    "pod",
-    "kuberuntime",
-];
+/// First components that belong to the host (Talos' `system` and `podruntime`,
+/// cgmanager's `user`, `init`); other families declare their own context words.
+const HOST_WORDS: &[&str] = &["system", "podruntime", "user", "init", "pod", "kuberuntime"];
 
 impl Family for Containerd {
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, _anchored: bool) -> Scheme<'a> {
@@ -58,8 +44,9 @@ impl Family for Containerd {
             }
             id
         } else {
-            if RESERVED.contains(&ns)
-                || ns.starts_with("lxc.")
+            if HOST_WORDS.contains(&ns)
+                || is_context_word(ns)
+                || super::walk::leaf(ns).is_some()
                 || has_unit_suffix(ns)
                 || has_unit_suffix(name)
                 || !is_containerd_name(ns)

@@ -2,7 +2,9 @@
 //!
 //! - cgroupfs: `/docker/<H64>`; docker-in-docker nests: `/docker/<H64>/docker/<H64>`.
 //! - systemd driver: `docker-<H64>.scope`, optionally with an `/init` child.
-//! - `--cgroup-parent`: `/<parent>/<H64>` at the root of the hierarchy.
+//! - `--cgroup-parent`: `/<parent>/<H64>`. The path does not name docker, so this is
+//!   left to the generic reading (runtime `unknown`), as the corpus labels the
+//!   same-shaped `/unrecognized/<H64>`.
 //! - Old Debian/GCE: a bare `/<H64>` at the root of every hierarchy.
 //! - Docker 1.1's LXC driver: `/lxc/<H64>` (a 64-hex name under `/lxc` is docker's).
 //! - Not containers: `docker.service` (the daemon) and
@@ -33,6 +35,10 @@ fn found(consumed: usize, id: Cow<'_, str>) -> Scheme<'_> {
 }
 
 impl Family for Docker {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["docker"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         let c = cx.comps[i];
         if c == "docker" || c == "lxc" {
@@ -44,13 +50,10 @@ impl Family for Docker {
             }
             return Scheme::No;
         }
-        if cx.at_root(i) {
-            if let Some(id) = id64_or_scope(c) {
-                return found(1, id);
-            }
-            if let Some(id) = cx.get(1).and_then(id64_or_scope) {
-                return found(2, id);
-            }
+        if cx.at_root(i)
+            && let Some(id) = id64_or_scope(c)
+        {
+            return found(1, id);
         }
         Scheme::No
     }

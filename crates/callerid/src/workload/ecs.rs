@@ -12,9 +12,12 @@
 //! gives no sandbox element. Whatever runs inside (docker, EKS-on-Fargate's kubepods)
 //! follows in the chain, so the innermost id wins.
 //!
+//! Only 64-hex ids are lowercased (DESIGN.md §4); task ids and Fargate ≥ 1.4 ids are
+//! reported as the path spells them.
+//!
 //! `ecs` at an anchored position whose layout does not fit stops the walk.
 
-use super::shape::{id64_suffixed, is_hex, is_uuid, lower};
+use super::shape::{id64_suffixed, is_hex, is_uuid};
 use super::walk::{Cx, Family, Found, Scheme, Tail};
 use super::{ChainElement, Kind, Runtime};
 use std::borrow::Cow;
@@ -40,7 +43,7 @@ fn task(id: &str) -> ChainElement<'_> {
     ChainElement {
         kind: Kind::Sandbox,
         runtime: Runtime::Ecs,
-        id: lower(id),
+        id: Cow::Borrowed(id),
     }
 }
 
@@ -66,6 +69,10 @@ fn found<'a>(
 }
 
 impl Family for Ecs {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["ecs"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         if cx.comps[i] != "ecs" {
             return Scheme::No;
@@ -74,11 +81,11 @@ impl Family for Ecs {
         if let Some(a) = rest.first()
             && let Some(t) = fargate14(a)
         {
-            return found(2, Some(task(t)), container(lower(a)));
+            return found(2, Some(task(t)), container(Cow::Borrowed(a)));
         }
         if let [t, a, ..] = rest {
             if fargate14(a).is_some() && task_like(t) {
-                return found(3, Some(task(t)), container(lower(a)));
+                return found(3, Some(task(t)), container(Cow::Borrowed(a)));
             }
             if let Some(id) = id64_suffixed(a) {
                 return found(3, task_like(t).then(|| task(t)), container(id));

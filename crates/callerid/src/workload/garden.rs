@@ -1,11 +1,13 @@
 //! Cloud Foundry garden: `/garden/<id>`, also under `/system.slice/garden.service/`.
 //! The id is garden's `8-4-4-4-4` hex handle (28 characters); the full 36-character
-//! UUID form is accepted too. Chain: one container, runtime `garden`.
+//! UUID form is accepted too, both reported as the path spells them. Chain: one
+//! container, runtime `garden`.
 //! `garden` at an anchored position with no valid id below stops the walk.
 
-use super::shape::{is_uuid, lower};
+use super::shape::is_uuid;
 use super::walk::{Cx, Family, Found, Scheme, Tail};
 use super::{ChainElement, Kind, Runtime};
+use std::borrow::Cow;
 
 pub(crate) struct Garden;
 
@@ -19,6 +21,10 @@ fn is_garden_handle(s: &str) -> bool {
 }
 
 impl Family for Garden {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["garden"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         if cx.comps[i] != "garden" {
             return Scheme::No;
@@ -29,7 +35,7 @@ impl Family for Garden {
                 ChainElement {
                     kind: Kind::Container,
                     runtime: Runtime::Garden,
-                    id: lower(id),
+                    id: Cow::Borrowed(id),
                 },
                 Tail::Any,
             )),

@@ -23,7 +23,7 @@ impl<'a> Comps<'a> {
             relative: false,
         };
         for c in path.split('/') {
-            let c = c.trim();
+            let c = c.trim_ascii();
             if c.is_empty() || c == "." {
                 continue;
             }
@@ -83,16 +83,18 @@ impl LineResult<'_> {
 }
 
 fn strip_deleted(p: &str) -> &str {
-    p.strip_suffix(" (deleted)").unwrap_or(p).trim()
+    p.strip_suffix(" (deleted)").unwrap_or(p).trim_ascii()
 }
 
 /// A line's kind and path, or `None` for blank, malformed or free-text lines.
 fn parse_line(raw: &str) -> Option<(LineKind, &str)> {
-    let line = raw.trim();
+    let line = raw.trim_ascii();
     if line.is_empty() {
         return None;
     }
-    if let Some((h, rest)) = line.split_once(':')
+    // Only a line that starts with a digit can be `N:controllers:path`.
+    if line.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && let Some((h, rest)) = line.split_once(':')
         && !h.is_empty()
         && h.bytes().all(|b| b.is_ascii_digit())
     {
@@ -160,6 +162,12 @@ fn into_workload(r: LineResult<'_>) -> Workload<'_> {
 
 pub(crate) fn classify(input: &str) -> Workload<'_> {
     let input = input.strip_prefix('\u{feff}').unwrap_or(input);
+    // One line (a bare path, the common case for a cache miss): it decides, whatever
+    // it is, and there is nothing to choose between.
+    if !input.contains('\n') {
+        return parse_line(input)
+            .map_or_else(Workload::default, |(_, p)| into_workload(analyse(p)));
+    }
     let unified = lines(input)
         .find(|(k, _)| *k == LineKind::Unified)
         .map(|(_, p)| analyse(p));

@@ -121,6 +121,10 @@ fn colon_form<'a>(c: &'a str) -> Option<Found<'a>> {
 }
 
 impl Family for Kubernetes {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["kubepods", "kubelet"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         let c = cx.comps[i];
         // `<slice>:<engine>:<64hex>` is longer than 66 bytes: skip the scan for the rest.

@@ -35,6 +35,10 @@ fn container(id: &str) -> ChainElement<'_> {
 }
 
 impl Family for Lxc {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["lxc", "lxc.payload", "lxc.monitor", "lxc.pivot"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, anchored: bool) -> Scheme<'a> {
         let c = cx.comps[i];
         let strict = match c {

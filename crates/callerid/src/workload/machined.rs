@@ -19,6 +19,10 @@ use super::{ChainElement, Kind, Runtime};
 pub(crate) struct Machined;
 
 impl Family for Machined {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["machine"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, _anchored: bool) -> Scheme<'a> {
         let c = cx.comps[i];
         let Some(name) = c

@@ -3,8 +3,9 @@
 //! unit, user unit and slice.
 //!
 //! No I/O, no global state. Strings borrow from the input where they can, so a path
-//! that names no workload costs no allocation; only lowercasing an id, undoing
-//! systemd's `\x2d` escapes and dashing a pod uid allocate.
+//! that names no workload costs no allocation (paths deeper than 16 components spill
+//! their component list to the heap); with a workload, the chain vector, lowercasing an
+//! id, undoing systemd's `\x2d` escapes and dashing a pod uid allocate.
 //!
 //! # Input
 //!
@@ -18,11 +19,11 @@
 //!
 //! # Which line decides
 //!
-//! - The unified `0::` line decides when it names a workload; but when the first-found
-//!   longest v1 line names a chain that *extends* it (the `0::` chain is a proper
-//!   prefix: EKS-on-Fargate's `0::/ecs/<task>/<id>` next to v1 lines that go on into
-//!   kubepods; kind's `0::/docker/<node>/system.slice/containerd.service`), that more
-//!   specific line decides.
+//! - The unified `0::` line decides when it names a workload; but when other lines
+//!   name chains that *extend* it (the `0::` chain is a proper prefix of theirs:
+//!   EKS-on-Fargate's `0::/ecs/<task>/<id>` next to v1 lines that go on into kubepods;
+//!   kind's `0::/docker/<node>/system.slice/containerd.service`), the longest of them
+//!   (first among equals) decides: it is the same workload, seen more precisely.
 //! - Otherwise the first line in file order that names a workload.
 //! - When no line names a workload, unit/user unit/slice come from the `0::` line if it
 //!   names a unit, else from the systemd-named (`name=systemd`) line if it does, else
@@ -39,6 +40,15 @@
 //! containers. System containers (LXC, nspawn, rkt) are containers; virtual machines
 //! are [`Kind::Machine`]; flatpak and snap are [`Kind::App`]. Monitors (conmon, the LXC
 //! monitor, nspawn's supervisor) are never their container: the walk stops there.
+//!
+//! # Ids
+//!
+//! 64-hex ids are compared case-insensitively and reported lowercase. Other shapes
+//! count only in their runtime's context and are reported as spelled (ECS Fargate
+//! `<32hex>-<digits>`, garden handles, LXC and machine names after systemd
+//! unescaping). A 64-hex id in no runtime's context is a container of runtime
+//! [`Runtime::Unknown`]; under a Kubernetes pod, of runtime [`Runtime::Kubernetes`].
+//! UUIDs in desktop scopes (`vte-spawn-<uuid>.scope`) are never ids.
 //!
 //! # Runtime families
 //!

@@ -16,6 +16,10 @@ use super::{ChainElement, Kind, Runtime};
 pub(crate) struct Podman;
 
 impl Family for Podman {
+    fn context_words(&self) -> &'static [&'static str] {
+        &["libpod", "libpod_parent"]
+    }
+
     fn scheme<'a>(&self, cx: &Cx<'_, 'a>, i: usize, _anchored: bool) -> Scheme<'a> {
         if cx.comps[i] != "libpod" {
             return Scheme::No;

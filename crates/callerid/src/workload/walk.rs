@@ -170,11 +170,25 @@ pub(crate) trait Family: Sync {
         Scheme::No
     }
 
+    /// Directory names this family owns wherever they appear (`docker`, `ecs`, …), so
+    /// that loose readings of other families (containerd's `/<namespace>/<name>`) leave
+    /// them alone.
+    fn context_words(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// `comp` alone names a workload of this family.
     fn leaf<'a>(&self, comp: &'a str) -> Option<Leaf<'a>> {
         let _ = comp;
         None
     }
+}
+
+/// Some family owns `word` as a context directory name.
+pub(crate) fn is_context_word(word: &str) -> bool {
+    super::FAMILIES
+        .iter()
+        .any(|f| f.context_words().contains(&word))
 }
 
 /// Asks every family whether `comp` is a self-named leaf.

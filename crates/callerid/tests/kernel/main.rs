@@ -11,6 +11,7 @@ mod cgroups;
 mod exited;
 mod fallbacks;
 mod namespaces;
+mod peers;
 mod workload_e2e;
 
 /// The entry point of helper roles: does nothing in a normal test run.

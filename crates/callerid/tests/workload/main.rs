@@ -1,0 +1,6 @@
+//! The pure workload classifier against real-world inputs: the public corpus as a
+//! table test, one case per naming scheme, and property tests.
+
+mod corpus;
+mod props;
+mod schemes;
