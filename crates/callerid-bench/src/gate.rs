@@ -38,6 +38,21 @@ pub fn raise_nofile(want: u64) {
     });
 }
 
+/// The soft RLIMIT_NOFILE after [`raise_nofile`] (`u64::MAX` when unlimited).
+pub fn nofile_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// How many idle connections a relay in this process can hold: `want`, or fewer when
+/// the fd limit (2 fds per relayed connection, plus headroom) does not allow it.
+pub fn idle_capacity(want: usize) -> usize {
+    raise_nofile(2 * want as u64 + 4096);
+    let room = nofile_limit().saturating_sub(256) / 2;
+    want.min(usize::try_from(room).unwrap_or(usize::MAX))
+}
+
 /// A child process of this binary in some role, killed on drop.
 #[derive(Debug)]
 pub struct Role {
@@ -228,9 +243,10 @@ pub fn rss_of(pid: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Open fds of this process.
+/// Open fds of this process (the listing's own fd not counted); `usize::MAX` when
+/// `/proc/self/fd` cannot be opened (e.g. at the fd limit).
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+    std::fs::read_dir("/proc/self/fd").map_or(usize::MAX, |d| d.count().saturating_sub(1))
 }
 
 struct Env {
@@ -307,8 +323,13 @@ fn load(target: &Path, mode: &str, n: usize, threads: usize) -> Result<Load> {
 }
 
 /// The gate section: connections/s, latency, bulk throughput, RSS per idle connection.
-pub fn gate_section(conns: usize, rounds: usize, bulk_mib: usize, idle: usize) -> Result<Section> {
-    raise_nofile(4 * idle as u64 + 4096);
+pub fn gate_section(
+    conns: usize,
+    rounds: usize,
+    bulk_mib: usize,
+    want_idle: usize,
+) -> Result<Section> {
+    let idle = idle_capacity(want_idle);
     let env = Env::new()?;
     let kinds = ["direct", "plain", "gate", "socat"];
     let mut relays = Vec::new();
@@ -472,6 +493,14 @@ pub fn gate_section(conns: usize, rounds: usize, bulk_mib: usize, idle: usize) -
             rss[1].0 as f64 / 1048576.0,
             rss[1].1 as f64 / 1048576.0,
             rss[1].2,
+        ));
+    }
+    if idle < want_idle {
+        s.notes.push(format!(
+            "{idle} idle connections instead of {want_idle}: the hard RLIMIT_NOFILE here is \
+             {} and this sandbox lacks CAP_SYS_RESOURCE to raise it; a relay holds 2 fds per \
+             connection.",
+            nofile_limit()
         ));
     }
     s.notes.push(
@@ -687,5 +716,23 @@ pub fn slowloris(target: &str, n: usize, wait_secs: u64) -> Result<()> {
         "{}",
         serde_json::json!({"opened": held.len(), "closed": closed, "open": open})
     );
+    Ok(())
+}
+
+/// The `leak` role: `rounds` × `n` connections through gate (in this process) from a
+/// load child, printing this process's RSS after each round (for finding growth).
+pub fn leak_probe(n: usize, rounds: usize) -> Result<()> {
+    let env = Env::new()?;
+    let (r, front) = env.relay("gate")?;
+    for i in 0..rounds {
+        let l = load(&front, "conn", n, 2)?;
+        std::thread::sleep(Duration::from_millis(500));
+        eprintln!(
+            "round {i}: {} connections, RSS {:.1} MiB",
+            l.ops,
+            rss_self() as f64 / 1048576.0
+        );
+    }
+    drop(r);
     Ok(())
 }

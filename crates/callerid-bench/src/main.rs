@@ -26,6 +26,7 @@ fn main() -> Result<()> {
         }
         ["connect-exit", target] => gate::connect_exit(target),
         ["slowloris", target, n, secs] => gate::slowloris(target, n.parse()?, secs.parse()?),
+        ["leak", n, rounds] => gate::leak_probe(n.parse()?, rounds.parse()?),
         ["profile", what, n] => identify::profile(what, n.parse()?),
         ["echo", path] => gate::echo(path),
         ["load", target, mode, n, threads] => {
