@@ -181,10 +181,13 @@ pub fn identify_section(effort: Effort) -> Result<Section> {
         "cargo run --release -p callerid-bench -- report identify",
         "Each operation: socket + connect + accept on a filesystem-path listener, the \
          identification work, close both ends; client and server are the same thread, so \
-         the peer is the bench process itself (a live peer with an open pidfd cache entry \
-         after the first round). KERNEL_ONLY = peer, process (pidfs id, pid, ppid, creds, \
-         state), cgroup id+path and workload; ALL adds comm and exe (verified /proc reads), \
-         8 namespace inodes (pidfd ioctls) and the user namespace.",
+         the peer is the bench process itself (alive, no other pidfd to it open). \
+         KERNEL_ONLY = peer (creds, groups, LSM label at connect), process (pidfs id, pid, \
+         ppid, creds now, state), cgroup id + path and workload: no /proc read on a warm \
+         cache. ALL adds comm, exe and 8 namespace inodes (verified reads through one \
+         /proc/<pid> dirfd; the pid namespace cached per pidfs id) and the user namespace \
+         (maps cached per namespace). The kernel floor row is the least a race-free \
+         identification can do: SO_PEERPIDFD, PIDFD_GET_INFO, fstat for the pidfs id.",
     );
     s.push_against_first(&figs_a);
     if let Some(b) = figs_b.first() {
@@ -247,7 +250,7 @@ pub fn peers_section(effort: Effort) -> Result<Section> {
             std::hint::black_box((peercred(&a), c));
         }),
         Case::new(
-            "naive: SO_PEERCRED + read /proc/<pid>/cgroup + regex (racy: pid reuse)",
+            "naive: SO_PEERCRED + read /proc/<pid>/cgroup + regex-lite (racy: pid reuse)",
             || {
                 let (c, a) = lb.pair();
                 std::hint::black_box((naive(&a, &re, &mut buf.borrow_mut()), c));
