@@ -223,7 +223,7 @@ fn soak() {
     let expected: u64 = made.iter().sum();
     let fds1 = *fds.last().unwrap();
     let rss1 = *rss.last().unwrap();
-    let lines = audit_lines(&audit, 200 + expected as usize);
+    let n_lines = wait_audit(&audit, 200 + expected as usize);
     handle.shutdown();
 
     eprintln!(
@@ -231,7 +231,7 @@ fn soak() {
          children, {errors} client errors) in {elapsed:.1?}; fds by quarter {fds:?}; RSS by \
          quarter {:?} MiB; {} audit lines",
         rss.iter().map(|r| r >> 20).collect::<Vec<_>>(),
-        lines.len()
+        n_lines
     );
     assert_eq!(errors, 0, "client errors");
     assert!(
@@ -250,7 +250,10 @@ fn soak() {
     // client's cgroup and verdict.
     let mut seen = vec![0u64; clients];
     let mut wrong = Vec::new();
-    for l in &lines[200..] {
+    // Streamed: the full form writes a million lines.
+    let reader = std::io::BufReader::new(std::fs::File::open(&audit).unwrap());
+    for text in std::io::BufRead::lines(reader).skip(200) {
+        let l: Value = serde_json::from_str(&text.unwrap()).expect("audit line is JSON");
         let pid = l["peer"]["pid"].as_u64().unwrap_or(0);
         let Some(&i) = owner.get(&pid) else {
             wrong.push(format!("line for unknown pid {pid}: {l}"));
