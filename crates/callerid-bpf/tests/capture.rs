@@ -807,3 +807,56 @@ exec unshare --cgroup --mount --propagation private sh -c 'umount -l "$0" && mou
     assert!(line.contains(&format!("id: {}", a.id())), "{line}");
     drop(p);
 }
+
+/// Drift as a policy input, end to end: a peer that connected from cgroup A and then
+/// left it is denied by a rule on `drift_cgroup`; one that stayed is allowed.
+#[test]
+fn policy_denies_a_peer_that_left_its_connect_time_cgroup() {
+    let test = "policy_denies_a_peer_that_left_its_connect_time_cgroup";
+    if cannot_capture(test) {
+        return;
+    }
+    let policy = callerid_policy::Policy::parse(
+        r#"
+version = 1
+default = "allow"
+
+[[rule]]
+name = "left its connect-time cgroup"
+action = "deny"
+[rule.match]
+drift_cgroup = true
+"#,
+    )
+    .expect("policy");
+    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
+    let ident = callerid::Identifier::builder()
+        .connect_cgroup_source(capture)
+        .build()
+        .expect("identifier");
+    let (a, b) = (cgroup("a"), cgroup("b"));
+    let dir = tempdir();
+    let path = dir.path().join("s");
+    let listener = listen(&path, SocketType::STREAM);
+    for moves in [true, false] {
+        let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
+        client.expect("READY");
+        a.add_pid(client.pid()).expect("move client to a");
+        client.send("connect");
+        client.expect("CONNECTED");
+        if moves {
+            b.add_pid(client.pid()).expect("move client to b");
+        }
+        let conn = accept(&listener);
+        let who = ident.identify(&conn).expect("identify");
+        let d = policy.decide(&who, &callerid_policy::Context::default());
+        if moves {
+            assert!(!d.allow, "a peer that moved must be denied: {d:?}");
+            assert_eq!(d.rule.as_deref(), Some("left its connect-time cgroup"));
+        } else {
+            assert!(d.allow, "a peer that stayed is allowed: {d:?}");
+            assert_eq!(d.rule, None, "decided by the default");
+        }
+        drop(client);
+    }
+}

@@ -123,9 +123,12 @@ fn open(sink: &AuditSink) -> Result<Box<dyn Write + Send>, crate::Error> {
     match sink {
         AuditSink::Stdout => Ok(Box::new(std::io::stdout())),
         AuditSink::File(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Audit lines describe other users' processes: not world-readable.
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o640)
                 .open(p)
                 .map_err(|source| crate::Error::File {
                     what: "open audit log",

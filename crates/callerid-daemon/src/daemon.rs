@@ -757,16 +757,12 @@ fn serve_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream, 
         }
     };
     buf.clear();
-    // A denied caller learns the decision, not what we know about it.
-    let shown = if decision.allow {
-        identity.as_ref()
-    } else {
-        None
-    };
+    // The answer is the caller's own identity and the decision, allowed or not (the
+    // `serve` contract): a denied caller is told why, and what the host saw of it.
     if serde_json::to_writer(
         &mut *buf,
         &Answer {
-            identity: shown,
+            identity: identity.as_ref(),
             decision: &decision,
         },
     )
@@ -865,9 +861,17 @@ fn gate_one(shared: &Arc<Shared>, st: &Arc<ListenerState>, stream: UnixStream) {
     let mut header = Vec::new();
     if st.spec.proxy_protocol {
         let rule = current.rules.rule_name(&out);
+        // Clients rarely bind their socket; when one did, its path is the source.
+        let client = stream.peer_addr().ok();
+        let client_path = client
+            .as_ref()
+            .and_then(|a| a.as_pathname())
+            .map(|p| p.as_os_str().as_encoded_bytes())
+            .unwrap_or_default();
         if let Err(e) = crate::proxy::for_connection(
             &st.spec.name,
             &st.path_bytes,
+            client_path,
             &identity,
             rule,
             &mut header,

@@ -240,6 +240,7 @@ impl Header {
 pub(crate) fn for_connection(
     listener: &str,
     listener_path: &[u8],
+    client_path: &[u8],
     identity: &callerid::Identity,
     rule: Option<&str>,
     out: &mut Vec<u8>,
@@ -271,9 +272,10 @@ pub(crate) fn for_connection(
         tlvs.push((Tlv::IdentityJson as u8, json));
     }
     let dst = &listener_path[..listener_path.len().min(UNIX_ADDR_LEN)];
+    let src = &client_path[..client_path.len().min(UNIX_ADDR_LEN)];
     Header {
         command: Some(Command::Proxy),
-        unix: Some((Vec::new(), dst.to_vec())),
+        unix: Some((src.to_vec(), dst.to_vec())),
         tlvs,
     }
     .encode(out)

@@ -18,8 +18,8 @@ pub(crate) struct Args {
     /// Policy file [default: the embedded policy: allow all, audit all].
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Audit log: a file to append to, or `-` for standard output.
-    #[arg(long, value_name = "FILE|-")]
+    /// Audit log: a file to append to, or `-` for standard output [default: `-`].
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
     audit: Option<String>,
     /// Permission bits of the socket file, octal (e.g. 0666 to let every user ask).
     #[arg(long, value_name = "OCTAL", value_parser = callerid_daemon::parse_mode)]

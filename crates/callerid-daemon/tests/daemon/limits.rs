@@ -162,3 +162,58 @@ fn decision_timeout_bounds_a_stuck_backend() {
         r#"callerid_limit_rejections_total{listener="lim",reason="decision_timeout"} 1"#
     ));
 }
+
+#[test]
+fn max_per_identity_counts_containers_not_uids() {
+    if callerid_testkit::need_root("limits::max_per_identity_counts_containers_not_uids") {
+        return;
+    }
+    if !have("socat") {
+        callerid_testkit::skip("limits::max_per_identity_counts_containers", "needs socat");
+        return;
+    }
+    // Every client is uid 0; two are in container X, one in container Y.
+    let x = callerid_testkit::TestCgroup::new(&format!(
+        "system.slice/docker-{}.scope",
+        "c1".repeat(32)
+    ))
+    .unwrap();
+    let y = callerid_testkit::TestCgroup::new(&format!(
+        "system.slice/docker-{}.scope",
+        "d2".repeat(32)
+    ))
+    .unwrap();
+    let d = gate_with("max_per_identity = 1\nidle_timeout = 60");
+    let _b = echo_backend(&d.path("backend.sock"));
+    let mut x1 = Client::spawn(&[], &d.socket);
+    x.add_pid(x1.pid()).unwrap();
+    x1.hold("held\n");
+    assert_eq!(
+        x1.read_line(),
+        "held\n",
+        "first connection of container X is forwarded"
+    );
+    let x2 = Client::spawn(&[], &d.socket);
+    x.add_pid(x2.pid()).unwrap();
+    assert_eq!(
+        x2.run("second\n"),
+        "",
+        "second connection of container X is over its limit"
+    );
+    let y1 = Client::spawn(&[], &d.socket);
+    y.add_pid(y1.pid()).unwrap();
+    assert_eq!(
+        y1.run("other container\n"),
+        "other container\n",
+        "container Y has its own quota"
+    );
+    let lines = d.audit_lines(3);
+    let refused: Vec<_> = lines.iter().filter(|l| l["allow"] == false).collect();
+    assert_eq!(refused.len(), 1, "{lines:#?}");
+    assert_eq!(
+        refused[0]["container"]["id"],
+        Value::String("c1".repeat(32))
+    );
+    assert!(reasons(refused[0]).contains("max_per_identity"));
+    drop(x1);
+}

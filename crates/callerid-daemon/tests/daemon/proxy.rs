@@ -73,3 +73,39 @@ proxy_protocol = true
         );
     }
 }
+
+#[test]
+fn a_bound_client_is_the_source_address() {
+    let d = TestDaemon::gate(
+        r#"
+version = 1
+default = "allow"
+
+[[listener]]
+name = "pp"
+path = "{dir}/gate.sock"
+backend = "{dir}/backend.sock"
+proxy_protocol = true
+"#,
+    );
+    let l = UnixListener::bind(d.path("backend.sock")).unwrap();
+    let backend = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        all
+    });
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, bind, connect, socket};
+    let fd = socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
+    let me = d.path("client.sock");
+    bind(&fd, &SocketAddrUnix::new(&me).unwrap()).unwrap();
+    connect(&fd, &SocketAddrUnix::new(&d.socket).unwrap()).unwrap();
+    let mut c = UnixStream::from(fd);
+    c.write_all(b"x").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let all = backend.join().unwrap();
+    let (h, _) = Header::parse(&all).unwrap();
+    let (src, _) = h.unix.unwrap();
+    assert_eq!(src, me.as_os_str().as_encoded_bytes());
+}

@@ -79,11 +79,16 @@ fn a_client_in_a_container_cgroup_is_named() {
 }
 
 #[test]
-fn a_denied_caller_learns_the_decision_only() {
+fn a_denied_caller_gets_its_identity_and_the_decision() {
     let d = TestDaemon::serve(Some("version = 1\ndefault = \"deny\"\n"));
     let v: Value = serde_json::from_str(&ask(&d.socket)).unwrap();
     assert_eq!(v["decision"]["allow"], false, "{v}");
-    assert!(v["identity"].is_null(), "{v}");
+    assert_eq!(v["decision"]["rule"], Value::Null, "{v}");
+    assert_eq!(
+        v["identity"]["peer"]["pid"],
+        std::process::id(),
+        "the answer is the caller's identity, allowed or not: {v}"
+    );
     let audit = d.audit_lines(1);
     assert_eq!(audit[0]["allow"], false);
     assert_eq!(

@@ -231,6 +231,13 @@ pub(crate) struct Client {
     child: Child,
 }
 
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Client {
     pub(crate) fn spawn(prefix: &[&str], socket: &Path) -> Self {
         let script = format!(
@@ -253,14 +260,40 @@ impl Client {
         self.child.id()
     }
 
+    /// Connects and sends `input`, keeping the connection open (stdin stays open).
+    pub(crate) fn hold(&mut self, input: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Reads one line of what came back on a held connection.
+    pub(crate) fn read_line(&mut self) -> String {
+        use std::io::BufRead;
+        let out = self.child.stdout.take().unwrap();
+        let mut r = std::io::BufReader::new(out);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        self.child.stdout = Some(r.into_inner());
+        line
+    }
+
     /// Connects, sends `input` then EOF, returns what came back.
     pub(crate) fn run(mut self, input: &str) -> String {
         let mut stdin = self.child.stdin.take().unwrap();
         stdin.write_all(b"go\n").unwrap();
         stdin.write_all(input.as_bytes()).unwrap();
         drop(stdin);
-        let out = self.child.wait_with_output().unwrap();
-        String::from_utf8(out.stdout).unwrap()
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let _ = self.child.wait();
+        out
     }
 }
 
