@@ -257,14 +257,6 @@ pub fn peers_section(effort: Effort) -> Result<Section> {
             },
         ),
         Case::new(
-            "libsystemd 252: sd_peer_get_cgroup + sd_peer_get_unit (racy: pid reuse)",
-            || {
-                let (c, a) = lb.pair();
-                let (cg, unit) = sys::sd_peer_cgroup_and_unit(a.as_fd());
-                std::hint::black_box((cg.ok(), unit.ok(), c));
-            },
-        ),
-        Case::new(
             "callerid identify(KERNEL_ONLY + workload), warm (race-free)",
             || {
                 let (c, a) = lb.pair();
@@ -276,6 +268,19 @@ pub fn peers_section(effort: Effort) -> Result<Section> {
             std::hint::black_box((all_warm.identify(&a).ok(), c));
         }),
     ];
+    if sys::libsystemd_available() {
+        cases.insert(
+            2,
+            Case::new(
+                "libsystemd 252: sd_peer_get_cgroup + sd_peer_get_unit (racy: pid reuse)",
+                || {
+                    let (c, a) = lb.pair();
+                    let (cg, unit) = sys::sd_peer_cgroup_and_unit(a.as_fd());
+                    std::hint::black_box((cg.ok(), unit.ok(), c));
+                },
+            ),
+        );
+    }
     let figs = interleaved(effort, &mut cases);
     drop(cases);
     let mut s = Section::times(

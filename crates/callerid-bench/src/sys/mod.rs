@@ -7,10 +7,46 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-#[link(name = "systemd")]
-unsafe extern "C" {
-    fn sd_peer_get_cgroup(fd: c_int, cgroup: *mut *mut c_char) -> c_int;
-    fn sd_peer_get_unit(fd: c_int, unit: *mut *mut c_char) -> c_int;
+type SdPeerGet = unsafe extern "C" fn(c_int, *mut *mut c_char) -> c_int;
+
+/// libsystemd's `sd_peer_get_cgroup` and `sd_peer_get_unit`, resolved at run time from
+/// `libsystemd.so.0` (part of every Debian system), so that building the workspace needs
+/// neither libsystemd-dev nor a link-time dependency.
+struct SdPeer {
+    get_cgroup: SdPeerGet,
+    get_unit: SdPeerGet,
+}
+
+fn libsystemd() -> Option<&'static SdPeer> {
+    static LIB: std::sync::OnceLock<Option<SdPeer>> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        // SAFETY: a NUL-terminated library name; loading libsystemd runs no code of ours.
+        let handle = unsafe { libc::dlopen(c"libsystemd.so.0".as_ptr(), libc::RTLD_NOW) };
+        if handle.is_null() {
+            return None;
+        }
+        let sym = |name: &CStr| {
+            // SAFETY: `handle` is a live dlopen handle (never closed) and `name` is
+            // NUL-terminated.
+            let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
+            (!p.is_null()).then_some(p)
+        };
+        let (cg, unit) = (sym(c"sd_peer_get_cgroup")?, sym(c"sd_peer_get_unit")?);
+        // SAFETY: both symbols are libsystemd's `int sd_peer_get_*(int fd, char **ret)`
+        // (sd-login.h), which is exactly `SdPeerGet`; the library stays loaded forever.
+        Some(unsafe {
+            SdPeer {
+                get_cgroup: std::mem::transmute::<*mut libc::c_void, SdPeerGet>(cg),
+                get_unit: std::mem::transmute::<*mut libc::c_void, SdPeerGet>(unit),
+            }
+        })
+    })
+    .as_ref()
+}
+
+/// Whether libsystemd could be loaded (the comparison is skipped without it).
+pub fn libsystemd_available() -> bool {
+    libsystemd().is_some()
 }
 
 /// Takes ownership of a string libsystemd allocated with `malloc`.
@@ -31,14 +67,17 @@ unsafe fn take_c_string(p: *mut c_char) -> Option<String> {
 /// libsystemd: `sd_peer_get_cgroup` then `sd_peer_get_unit` on the same socket.
 /// Returns the cgroup path and the unit (either may be missing: negative errno).
 pub fn sd_peer_cgroup_and_unit(sock: BorrowedFd<'_>) -> (Result<String, i32>, Result<String, i32>) {
+    let Some(sd) = libsystemd() else {
+        return (Err(-libc::ENOSYS), Err(-libc::ENOSYS));
+    };
     let mut cg: *mut c_char = std::ptr::null_mut();
     // SAFETY: `cg` is a valid out-pointer; the fd is borrowed for the call.
-    let r1 = unsafe { sd_peer_get_cgroup(sock.as_raw_fd(), &mut cg) };
+    let r1 = unsafe { (sd.get_cgroup)(sock.as_raw_fd(), &mut cg) };
     // SAFETY: on success libsystemd stored a malloc'd string (or left it null).
     let cg = unsafe { take_c_string(cg) };
     let mut unit: *mut c_char = std::ptr::null_mut();
     // SAFETY: as above.
-    let r2 = unsafe { sd_peer_get_unit(sock.as_raw_fd(), &mut unit) };
+    let r2 = unsafe { (sd.get_unit)(sock.as_raw_fd(), &mut unit) };
     // SAFETY: as above.
     let unit = unsafe { take_c_string(unit) };
     (
