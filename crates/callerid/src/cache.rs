@@ -11,10 +11,16 @@
 //!   changes afterwards, and namespace inodes are not reused while the namespace exists.
 //!   Empty (not yet written) maps are never cached.
 //!
-//! Nothing is cached per process (pidfs id): credentials, cgroup, namespaces (`setns`,
-//! `unshare`), `comm` and `exe` (`execve`) of a process can all change, and the kernel
-//! exposes no counter that would tell us they did. The pidfs id is only the identity
-//! key of the process.
+//! - **pidfs id → pid namespace inode**: a pidfs id names one `struct pid` for the whole
+//!   boot, and a process's own pid namespace is fixed at `fork()` (`setns`/`unshare` of a
+//!   pid namespace only change the one its *children* get).
+//!
+//! Nothing else is cached per process: credentials, cgroup, the other namespaces
+//! (`setns`, `unshare`), `comm` (`prctl(PR_SET_NAME)`, a write to `/proc/self/comm`) and
+//! `exe` (`execve`) can all change while the pidfs id stays the same, and the kernel
+//! exposes no counter that would tell us they did; a cached value could only be
+//! re-validated by reading it again, which is the cost the cache would save. They are
+//! read per identification, and only when the [`crate::Parts`] ask for them.
 //!
 //! Eviction is generational: two maps, `current` and `previous`; when `current` is
 //! full it becomes `previous` (dropping the old `previous`). A hit in `previous` is

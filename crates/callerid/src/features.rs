@@ -22,7 +22,9 @@ pub enum Feature {
     /// `open_by_handle_at` on the cgroup2 mount (needs CAP_DAC_READ_SEARCH). Fallback:
     /// verified `/proc/<pid>/cgroup` checked against the id with `stat`.
     OpenByHandleAt,
-    /// `PIDFD_GET_*_NAMESPACE` (6.11). Fallback: verified readlink of `/proc/<pid>/ns/*`.
+    /// `PIDFD_GET_*_NAMESPACE` (6.11), used for a single namespace or when `/proc` cannot
+    /// be read (several namespaces are cheaper as verified readlinks of
+    /// `/proc/<pid>/ns/*`, one syscall each). Fallback: those readlinks.
     PidfdNamespaceIoctls,
 }
 
@@ -97,7 +99,8 @@ pub struct Features {
     pub pidfd_info_exit: FeatureStatus,
     /// `SO_PEERPIDFD` after the peer was reaped (6.16): judged by the kernel version.
     pub pidfd_after_reap: FeatureStatus,
-    /// `PIDFD_GET_*_NAMESPACE` ioctls: namespace inodes without `/proc`.
+    /// `PIDFD_GET_*_NAMESPACE` ioctls: namespace inodes without `/proc` (used for a
+    /// single namespace, or when `/proc` cannot be read).
     pub pidfd_namespace_ioctls: FeatureStatus,
     /// cgroup id → path with `open_by_handle_at` on the cgroup2 mount.
     pub open_by_handle_at: FeatureStatus,

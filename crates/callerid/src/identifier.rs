@@ -13,7 +13,7 @@ use crate::identity::{
     UserNamespace, Warning, WarningCode,
 };
 use crate::ids::{CgroupId, Gid, NsGid, NsInode, NsUid, Pid, PidfsId, Uid};
-use crate::process::{ProcDir, Status, parse_ns_link, parse_status};
+use crate::process::{ProcDir, Status, parse_status};
 use crate::sys;
 use crate::sys::pidfd::{InfoCreds, NsKind};
 use crate::sys::uapi;
@@ -36,7 +36,8 @@ pub struct Parts {
     pub comm: bool,
     /// `process.exe`: one verified `/proc` readlink per identification.
     pub exe: bool,
-    /// `namespaces`: pidfd ioctls (or verified `/proc` readlinks).
+    /// `namespaces`: verified `/proc/<pid>/ns` readlinks (one syscall each), or pidfd
+    /// ioctls when only one is wanted or `/proc` cannot be used.
     pub namespaces: bool,
     /// `user_namespace`: the user namespace inode, plus `uid_map`/`gid_map` reads on a
     /// cache miss.
@@ -90,6 +91,7 @@ pub struct IdentifierBuilder {
     disabled: Vec<Feature>,
     cgroup_cache: usize,
     userns_cache: usize,
+    process_cache: usize,
     source: Option<Arc<dyn ConnectCgroupSource>>,
 }
 
@@ -100,6 +102,7 @@ impl Default for IdentifierBuilder {
             disabled: Vec::new(),
             cgroup_cache: 4096,
             userns_cache: 1024,
+            process_cache: 4096,
             source: None,
         }
     }
@@ -132,6 +135,14 @@ impl IdentifierBuilder {
     /// 0 turns it off).
     pub fn userns_cache_size(mut self, entries: usize) -> Self {
         self.userns_cache = entries;
+        self
+    }
+
+    /// Maximum entries of the per-process cache keyed by pidfs id (default 4096; 0 turns
+    /// it off). It holds only what cannot change during a process's life: its pid
+    /// namespace.
+    pub fn process_cache_size(mut self, entries: usize) -> Self {
+        self.process_cache = entries;
         self
     }
 
@@ -170,6 +181,7 @@ impl IdentifierBuilder {
             cgroup2: probed.cgroup2,
             cgroups: RwLock::new(GenCache::new(self.cgroup_cache)),
             userns: Mutex::new(GenCache::new(self.userns_cache)),
+            pidns: RwLock::new(GenCache::new(self.process_cache)),
             source: self.source,
             features,
         })
@@ -222,6 +234,8 @@ pub struct Identifier {
     cgroup2: Option<Cgroup2>,
     cgroups: RwLock<GenCache<u64, Arc<CgroupEntry>>>,
     userns: Mutex<GenCache<u64, Arc<UsernsEntry>>>,
+    /// pidfs id → pid namespace inode.
+    pidns: RwLock<GenCache<u64, u64>>,
     source: Option<Arc<dyn ConnectCgroupSource>>,
     features: Features,
 }
@@ -469,6 +483,19 @@ impl Identifier {
         &self,
     ) -> std::sync::RwLockWriteGuard<'_, GenCache<u64, Arc<CgroupEntry>>> {
         self.cgroups.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pidns_write(&self) -> std::sync::RwLockWriteGuard<'_, GenCache<u64, u64>> {
+        self.pidns.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pidns_cached(&self, pidfs_id: u64) -> Option<u64> {
+        let hit = self
+            .pidns
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .peek(&pidfs_id);
+        hit.or_else(|| self.pidns_write().get(&pidfs_id))
     }
 
     fn cgroup_cache_lookup(&self, id: u64) -> Option<Arc<CgroupEntry>> {
@@ -726,8 +753,8 @@ impl Identifier {
         {
             let zombie = now.state == ProcessState::Zombie;
             if parts.comm {
-                match dir.read("comm") {
-                    Ok(c) => comm = Some(c.trim_end_matches('\n').to_owned()),
+                match dir.read_comm() {
+                    Ok(c) => comm = Some(c),
                     Err(e) if zombie && errno(&e) == Some(libc::ENOENT) => {}
                     Err(e) => w.io(Part::Process, "read /proc/<pid>/comm", &e),
                 }
@@ -755,7 +782,8 @@ impl Identifier {
         if !want_ns.is_empty()
             && let Some(fd) = fd
         {
-            ns_prov = self.namespaces(fd, want_ns, &mut ns, &mut lazy, &mut now, &mut w);
+            let id = pidfs_id.map(PidfsId::get);
+            ns_prov = self.namespaces(fd, id, want_ns, &mut ns, &mut lazy, &mut now, &mut w);
         }
 
         // User namespace.
@@ -998,10 +1026,13 @@ impl Identifier {
         entry
     }
 
-    /// Namespace inodes: pidfd ioctls + `fstat` of the nsfs fd, or verified readlinks.
+    /// Namespace inodes: verified readlinks of `/proc/<pid>/ns/*`, or pidfd ioctls +
+    /// `fstat` of the nsfs fd (see the route choice inside).
+    #[allow(clippy::too_many_arguments)]
     fn namespaces(
         &self,
         fd: BorrowedFd<'_>,
+        pidfs_id: Option<u64>,
         kinds: &[NsKind],
         out: &mut Namespaces,
         lazy: &mut LazyDir,
@@ -1018,7 +1049,51 @@ impl Identifier {
         }
         let mut first_err: Option<(NsKind, io::Error)> = None;
         let mut any = false;
-        let prov = if self.ns_ioctls {
+        // The pid namespace of a process never changes (setns/unshare only set the one
+        // for its children), so it is remembered per pidfs id.
+        let mut kinds_buf = [NsKind::User; 8];
+        let mut n_kinds = 0;
+        for &k in kinds {
+            if k == NsKind::Pid
+                && let Some(id) = pidfs_id
+                && let Some(ino) = self.pidns_cached(id)
+            {
+                set_ns(out, k, ino);
+                any = true;
+                continue;
+            }
+            kinds_buf[n_kinds] = k;
+            n_kinds += 1;
+        }
+        let kinds = &kinds_buf[..n_kinds];
+        // Route (measured, BENCHMARKS.md): a readlink through the verified /proc/<pid>
+        // dirfd is one syscall per namespace; an ioctl is three (ioctl, fstat, close).
+        // So /proc wins as soon as the dirfd is open anyway or more than one namespace is
+        // wanted; the ioctls serve a single namespace, a peer outside our pid namespace,
+        // and a /proc that cannot be used.
+        let prefer_proc = !self.ns_ioctls
+            || (self.procfs && !now.foreign && (lazy.dir.is_some() || kinds.len() > 1));
+        let dir = if prefer_proc && !kinds.is_empty() {
+            self.open_dir(lazy, fd, now, w)
+        } else {
+            None
+        };
+        let prov = if let Some(dir) = dir {
+            for &k in kinds {
+                match dir.readlink_ns(k.proc_name()) {
+                    Ok(ino) => {
+                        set_ns(out, k, ino);
+                        any = true;
+                    }
+                    Err(e) => {
+                        if first_err.is_none() {
+                            first_err = Some((k, e));
+                        }
+                    }
+                }
+            }
+            Provenance::ProcVerified
+        } else if self.ns_ioctls {
             for &k in kinds {
                 let r = sys::pidfd::pidfd_namespace(fd, k)
                     .and_then(|nsfd| rustix::fs::fstat(&nsfd).map_err(io::Error::from))
@@ -1037,31 +1112,19 @@ impl Identifier {
             }
             Provenance::KernelNow
         } else {
-            if let Some(dir) = self.open_dir(lazy, fd, now, w) {
-                for &k in kinds {
-                    match dir.readlink(k.proc_name()).and_then(|l| {
-                        parse_ns_link(&l).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-                    }) {
-                        Ok(ino) => {
-                            set_ns(out, k, ino);
-                            any = true;
-                        }
-                        Err(e) => {
-                            if first_err.is_none() {
-                                first_err = Some((k, e));
-                            }
-                        }
-                    }
-                }
-            }
             Provenance::ProcVerified
         };
+        if let (Some(id), Some(ino)) = (pidfs_id, out.pid)
+            && kinds.contains(&NsKind::Pid)
+        {
+            self.pidns_write().insert(id, ino.get());
+        }
         if let Some((k, e)) = first_err {
             // A kernel without time namespaces has no ns/time: not worth a warning.
             let benign =
                 k == NsKind::Time && matches!(errno(&e), Some(libc::ENOENT | libc::EOPNOTSUPP));
             if !benign {
-                let what = if self.ns_ioctls {
+                let what = if prov == Provenance::KernelNow {
                     k.ioctl_name()
                 } else {
                     k.proc_name()

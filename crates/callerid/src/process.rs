@@ -52,10 +52,43 @@ impl ProcDir {
         Ok(s)
     }
 
-    /// Reads a symlink under the directory (`exe`, `ns/user`, …).
+    /// Reads a symlink under the directory (`exe`, …): into a stack buffer of
+    /// `PATH_MAX` bytes (one exact allocation for the answer), through the heap only for
+    /// a longer target.
     pub(crate) fn readlink(&self, name: &str) -> io::Result<String> {
-        let target = rustix::fs::readlinkat(self.fd.as_fd(), name, Vec::with_capacity(64))?;
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let (link, rest) = rustix::fs::readlinkat_raw(self.fd.as_fd(), name, &mut buf)?;
+        if !rest.is_empty() {
+            return Ok(String::from_utf8_lossy(link).into_owned());
+        }
+        let target = rustix::fs::readlinkat(self.fd.as_fd(), name, Vec::with_capacity(8192))?;
         Ok(target.to_string_lossy().into_owned())
+    }
+
+    /// The inode of a namespace link (`ns/user` → `user:[4026531837]`), read into a
+    /// stack buffer.
+    pub(crate) fn readlink_ns(&self, name: &str) -> io::Result<u64> {
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+        let (link, _) = rustix::fs::readlinkat_raw(self.fd.as_fd(), name, &mut buf)?;
+        let text = std::str::from_utf8(link).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "namespace link is not UTF-8")
+        })?;
+        parse_ns_link(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// `comm` without its newline: one read into a stack buffer (the kernel's answer is
+    /// at most 16 bytes plus the newline, and procfs hands it out in one read).
+    pub(crate) fn read_comm(&self) -> io::Result<String> {
+        let fd = rustix::fs::openat(
+            self.fd.as_fd(),
+            "comm",
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        let mut buf = [0u8; 64];
+        let n = rustix::io::read(&fd, &mut buf)?;
+        let line = buf[..n].strip_suffix(b"\n").unwrap_or(&buf[..n]);
+        Ok(String::from_utf8_lossy(line).into_owned())
     }
 }
 

@@ -66,15 +66,44 @@ fn print_human(w: &Workload<'_>, out: &mut impl Write) -> std::io::Result<()> {
     if w.chain.is_empty() {
         writeln!(out, "no workload")?;
     }
+    let rt = w
+        .chain
+        .iter()
+        .map(|e| e.runtime.as_str().len())
+        .max()
+        .unwrap_or(0);
     for e in &w.chain {
-        writeln!(out, "{} {} {}", e.kind.as_str(), e.runtime.as_str(), e.id)?;
+        write!(
+            out,
+            "{:<10} {:<rt$}  {}",
+            e.kind.as_str(),
+            e.runtime.as_str(),
+            e.id
+        )?;
+        match &w.pod {
+            // The pod's QoS belongs on the pod's own line.
+            Some(p) if e.kind == callerid::workload::Kind::Pod && p.uid == e.id => {
+                writeln!(out, "  (qos {})", p.qos.as_str())?
+            }
+            _ => writeln!(out)?,
+        }
     }
-    if let Some(p) = &w.pod {
-        writeln!(out, "pod {} qos={}", p.uid, p.qos.as_str())?;
+    if let Some(p) = &w.pod
+        && !w
+            .chain
+            .iter()
+            .any(|e| e.kind == callerid::workload::Kind::Pod && e.id == p.uid)
+    {
+        writeln!(out, "{:<10} {}  (qos {})", "pod", p.uid, p.qos.as_str())?;
     }
-    writeln!(out, "unit {}", or_dash(w.unit.as_deref()))?;
-    writeln!(out, "user_unit {}", or_dash(w.user_unit.as_deref()))?;
-    writeln!(out, "slice {}", or_dash(w.slice.as_deref()))
+    writeln!(out, "{:<10} {}", "unit", or_dash(w.unit.as_deref()))?;
+    writeln!(
+        out,
+        "{:<10} {}",
+        "user_unit",
+        or_dash(w.user_unit.as_deref())
+    )?;
+    writeln!(out, "{:<10} {}", "slice", or_dash(w.slice.as_deref()))
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -78,13 +78,12 @@ fn human_form_prints_chain_then_units() {
     assert_eq!(
         lines,
         [
-            format!("container docker {ID}").as_str(),
-            "pod kubernetes 3d274242-8ee0-11e9-a8a6-1e68d864ef1a",
-            format!("container kubernetes {ID}").as_str(),
-            "pod 3d274242-8ee0-11e9-a8a6-1e68d864ef1a qos=besteffort",
-            "unit -",
-            "user_unit -",
-            "slice -.slice",
+            format!("container  docker      {ID}").as_str(),
+            "pod        kubernetes  3d274242-8ee0-11e9-a8a6-1e68d864ef1a  (qos besteffort)",
+            format!("container  kubernetes  {ID}").as_str(),
+            "unit       -",
+            "user_unit  -",
+            "slice      -.slice",
         ]
     );
 }

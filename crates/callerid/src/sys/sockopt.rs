@@ -93,14 +93,49 @@ pub(crate) fn peer_pidfd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 }
 
 /// `getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS)`: the supplementary groups at connect
-/// time, into `out`. Grows the buffer when the kernel answers `ERANGE` with the size it
-/// needs. Since Linux 4.13.
+/// time. Asks with a stack buffer first, so the answer costs one exact allocation (none
+/// for an empty list); grows a heap buffer when the kernel answers `ERANGE` with the
+/// size it needs. Since Linux 4.13.
 #[doc(alias = "SO_PEERGROUPS")]
 pub(crate) fn peer_groups(sock: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
     const GID: usize = size_of::<libc::gid_t>();
-    let mut out: Vec<u32> = Vec::with_capacity(16);
+    let mut stack = [0u32; 64];
+    let mut len = (stack.len() * GID) as libc::socklen_t;
+    // SAFETY: `stack` is writable for `len` bytes; the kernel writes at most `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PEERGROUPS,
+            stack.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        let n = len as usize;
+        if !n.is_multiple_of(GID) || n > stack.len() * GID {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "SO_PEERGROUPS: unexpected length",
+            ));
+        }
+        return Ok(stack[..n / GID].to_vec());
+    }
+    let err = last_error();
+    if err.raw_os_error() != Some(libc::ERANGE) {
+        return Err(err);
+    }
+    let mut out: Vec<u32> = Vec::new();
+    let mut need = (len as usize).div_ceil(GID);
     // NGROUPS_MAX is 65536; a few rounds always suffice unless the answer is absurd.
     for _ in 0..4 {
+        if need <= out.capacity() || need > 65536 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "SO_PEERGROUPS: ERANGE without a usable size",
+            ));
+        }
+        out.reserve_exact(need);
         let cap = out.capacity();
         let mut len = (cap * GID) as libc::socklen_t;
         // SAFETY: `out` has room for `cap` gids (`len` bytes); the kernel writes at
@@ -131,14 +166,7 @@ pub(crate) fn peer_groups(sock: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
         if err.raw_os_error() != Some(libc::ERANGE) {
             return Err(err);
         }
-        let need = (len as usize).div_ceil(GID);
-        if need <= cap || need > 65536 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "SO_PEERGROUPS: ERANGE without a usable size",
-            ));
-        }
-        out.reserve_exact(need);
+        need = (len as usize).div_ceil(GID);
     }
     Err(io::Error::new(
         io::ErrorKind::InvalidData,

@@ -143,3 +143,57 @@ fn client_in_child_pid_namespace_is_visible() {
         ours.ok()
     );
 }
+
+/// Warm caches must not hide a change: a process that enters new namespaces and
+/// execs (same pidfs id) is reported with its new net/uts namespaces, exe and comm by
+/// the same identifier, while its own pid namespace, which the identifier remembers per
+/// pidfs id, really is unchanged.
+#[test]
+fn same_process_after_unshare_and_exec_is_not_stale() {
+    if need_root("same_process_after_unshare_and_exec_is_not_stale") {
+        return;
+    }
+    let ident = Identifier::new().expect("identifier");
+    let l = listener();
+    let mut c = Client::spawn(&l, crate::support::role_command("client"));
+    let before = ident.identify(&c.conn).expect("identify");
+    let again = ident.identify(&c.conn).expect("identify");
+    assert_eq!(before.namespaces(), again.namespaces());
+    let ns0 = before.namespaces().expect("namespaces").clone();
+    let pid = c.pid();
+    use std::io::Write;
+    writeln!(c.conn, "exec_unshare").expect("write");
+    let exe_is_unshare_or_sleep = || {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|p| p.ends_with("sleep"))
+            .unwrap_or(false)
+    };
+    wait_until(
+        "the client execs sleep in new namespaces",
+        exe_is_unshare_or_sleep,
+    );
+    let after = ident.identify(&c.conn).expect("identify");
+    let fresh = Identifier::new()
+        .expect("identifier")
+        .identify(&c.conn)
+        .expect("identify");
+    let ns1 = after.namespaces().expect("namespaces").clone();
+    assert_eq!(after.namespaces(), fresh.namespaces(), "{after:#?}");
+    assert_ne!(ns1.net, ns0.net, "{after:#?}");
+    assert_ne!(ns1.uts, ns0.uts, "{after:#?}");
+    assert_eq!(ns1.pid, ns0.pid, "{after:#?}");
+    let link = std::fs::read_link(format!("/proc/{pid}/ns/pid")).expect("ns/pid");
+    let want = format!("pid:[{}]", ns0.pid.expect("pid ns").get());
+    assert_eq!(link.to_str(), Some(want.as_str()));
+    let (p0, p1) = (
+        before.process().expect("process"),
+        after.process().expect("process"),
+    );
+    assert_eq!(p0.pidfs_id, p1.pidfs_id);
+    assert_eq!(p1.comm.as_deref(), Some("sleep"), "{after:#?}");
+    assert!(
+        p1.exe.as_deref().is_some_and(|e| e.ends_with("/sleep")),
+        "{after:#?}"
+    );
+    assert_ne!(p0.exe, p1.exe);
+}

@@ -95,6 +95,18 @@ fn client_role() -> i32 {
                 let _ = writeln!(w, "pong {}", std::process::id());
             }
             "exit" => return 0,
+            "exec_unshare" => {
+                // Same process (same pidfs id), new net and uts namespaces, a new
+                // exe and comm; its own pid namespace stays (only children would get a
+                // new one), keeping the connection open across execve.
+                use std::os::unix::process::CommandExt;
+                rustix::io::fcntl_setfd(&w, rustix::io::FdFlags::empty()).expect("keep fd");
+                let err = Command::new("unshare")
+                    .args(["--net", "--uts", "--pid", "sleep", "30"])
+                    .exec();
+                eprintln!("exec unshare: {err}");
+                return 5;
+            }
             "exec_setpriv" => {
                 // Become uid/gid 4242 running `sleep`, keeping the connection open
                 // across execve.
