@@ -21,12 +21,6 @@ fn main() -> Result<()> {
     match a.as_slice() {
         ["report", rest @ ..] => report(rest),
         ["hold", path] => identify::hold(path),
-        ["soakclient", target, cg, n, every] => {
-            gate::soak_client(target, cg, n.parse()?, every.parse()?)
-        }
-        ["connect-exit", target] => gate::connect_exit(target),
-        ["slowloris", target, n, secs] => gate::slowloris(target, n.parse()?, secs.parse()?),
-        ["leak", n, rounds] => gate::leak_probe(n.parse()?, rounds.parse()?),
         ["profile", what, n] => identify::profile(what, n.parse()?),
         ["echo", path] => gate::echo(path),
         ["load", target, mode, n, threads] => {
@@ -128,8 +122,9 @@ for every matching peer and cost in proportion to their number.
 audit line and metrics per connection. Bulk relay is compared with socat on the same \
 sockets. RSS per idle connection: gate keeps 2 × 32 KiB relay buffers once a connection \
 has carried a byte (an idle connection could give them back).
-- **Soak and load** (not timed): `cargo test --release -p callerid-bench --test soak` \
-(50 000 connections; `CALLERID_SOAK=full` for 1 000 000).
+- **Soak and load** (not timed): `cargo test -p callerid-daemon --test soak` (50 000 \
+connections through a gate process, 10 k idle connections, slowloris; `CALLERID_SOAK=long` \
+for 1 000 000 connections): no fd growth, bounded RSS, no misattributed audit line.
 ";
 
 fn report(args: &[&str]) -> Result<()> {
