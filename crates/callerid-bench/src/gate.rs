@@ -504,9 +504,10 @@ pub fn gate_section(
         ));
     }
     s.notes.push(
-        "Relay buffers: gate allocates 2 × 32 KiB per connection on the first byte and \
-         keeps them while the connection is open; tokio's copy_bidirectional uses 2 × 8 KiB. \
-         Kernel socket buffers are not in RSS."
+        "Relay buffers: gate reads into a buffer only while data flows and gives it back \
+         when a read would block, so idle connections hold none; tokio's \
+         copy_bidirectional keeps 2 × 8 KiB per connection. Kernel socket buffers are not \
+         in RSS."
             .to_owned(),
     );
     Ok(s)

@@ -120,8 +120,9 @@ are flat from 1 000 to 10 000 rules; coarse rules (`runtime = …` alone) are ca
 for every matching peer and cost in proportion to their number.
 - **gate vs plain relay.** The connection-rate ratio includes identify, decide, the \
 audit line and metrics per connection. Bulk relay is compared with socat on the same \
-sockets. RSS per idle connection: gate keeps 2 × 32 KiB relay buffers once a connection \
-has carried a byte (an idle connection could give them back).
+sockets. RSS per idle connection: gate gives a direction's relay buffer back whenever a \
+read would block, so an idle connection holds no buffer (tokio's copy_bidirectional keeps \
+2 × 8 KiB).
 - **Soak and load** (not timed): `cargo test -p callerid-daemon --test soak` (50 000 \
 connections through a gate process, 10 k idle connections, slowloris; `CALLERID_SOAK=long` \
 for 1 000 000 connections): no fd growth, bounded RSS, no misattributed audit line.
