@@ -504,7 +504,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
 
     let mut conds = Vec::new();
     let ints32 = |v: &Spanned<IntList>, key: &str| -> Result<Vec<u32>, ConfigError> {
-        nonempty(text, v, key)?;
+        nonempty(text, v.span(), &v.get_ref().0, key)?;
         v.get_ref()
             .0
             .iter()
@@ -520,7 +520,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
     };
     let globs =
         |v: &Spanned<StrList>, key: &str, path_like: bool| -> Result<Vec<StrPat>, ConfigError> {
-            nonempty_s(text, v, key)?;
+            nonempty(text, v.span(), &v.get_ref().0, key)?;
             v.get_ref()
                 .0
                 .iter()
@@ -544,7 +544,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
         conds.push(Cond::Cgroup(globs(v, "cgroup", true)?));
     }
     if let Some(v) = &raw.cgroup_id {
-        nonempty(text, v, "cgroup_id")?;
+        nonempty(text, v.span(), &v.get_ref().0, "cgroup_id")?;
         let ids = v
             .get_ref()
             .0
@@ -557,7 +557,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
         conds.push(Cond::CgroupId(ids));
     }
     if let Some(v) = &raw.container {
-        nonempty_s(text, v, "container")?;
+        nonempty(text, v.span(), &v.get_ref().0, "container")?;
         let pats = v
             .get_ref()
             .0
@@ -663,22 +663,17 @@ fn compile_provenance(
     Ok(())
 }
 
-fn nonempty(text: &str, v: &Spanned<IntList>, key: &str) -> Result<(), ConfigError> {
-    if v.get_ref().0.is_empty() {
+/// An empty list would be a rule that silently never matches, so it is refused.
+fn nonempty<T>(
+    text: &str,
+    span: std::ops::Range<usize>,
+    items: &[T],
+    key: &str,
+) -> Result<(), ConfigError> {
+    if items.is_empty() {
         return Err(ConfigError::invalid(
             text,
-            v.span(),
-            format!("`{key}` is an empty list, which never matches; remove the key or give values"),
-        ));
-    }
-    Ok(())
-}
-
-fn nonempty_s(text: &str, v: &Spanned<StrList>, key: &str) -> Result<(), ConfigError> {
-    if v.get_ref().0.is_empty() {
-        return Err(ConfigError::invalid(
-            text,
-            v.span(),
+            span,
             format!("`{key}` is an empty list, which never matches; remove the key or give values"),
         ));
     }
@@ -692,7 +687,7 @@ fn vocab<T: for<'de> Deserialize<'de>>(
     v: &Spanned<StrList>,
     key: &str,
 ) -> Result<Vec<T>, ConfigError> {
-    nonempty_s(text, v, key)?;
+    nonempty(text, v.span(), &v.get_ref().0, key)?;
     v.get_ref()
         .0
         .iter()
