@@ -43,9 +43,14 @@ fn say(line: &str) {
     out.flush().expect("flush");
 }
 
+/// The socket type the orchestrating test chose for this client role.
 fn socket_type() -> SocketType {
-    match std::env::var(TYPE).as_deref() {
-        Ok("seqpacket") => SocketType::SEQPACKET,
+    socket_type_named(&std::env::var(TYPE).unwrap_or_default())
+}
+
+fn socket_type_named(ty: &str) -> SocketType {
+    match ty {
+        "seqpacket" => SocketType::SEQPACKET,
         _ => SocketType::STREAM,
     }
 }
@@ -265,6 +270,17 @@ fn cgroup(name: &str) -> TestCgroup {
     TestCgroup::new(name).expect("create test cgroup")
 }
 
+/// A client role moved into `cg` before it connects, so `cg` is its connect-time cgroup.
+fn client_connected_from(cg: &TestCgroup, envs: &[(&str, &Path)]) -> Role {
+    let mut client = Role::spawn("client", envs, &[]);
+    client.expect("READY");
+    cg.add_pid(client.pid())
+        .expect("move client to its connect-time cgroup");
+    client.send("connect");
+    client.expect("CONNECTED");
+    client
+}
+
 fn current_cgroup_path(pid: u32) -> String {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read cgroup");
     text.lines()
@@ -295,22 +311,12 @@ fn connect_in_a_accept_after(test: &str, ty: &str, then: Then) {
     let (a, b) = (cgroup("a"), cgroup("b"));
     let dir = tempdir();
     let path = dir.path().join("s");
-    let sock_type = if ty == "seqpacket" {
-        SocketType::SEQPACKET
-    } else {
-        SocketType::STREAM
-    };
-    let listener = listen(&path, sock_type);
-    let mut client = Some(Role::spawn(
-        "client",
+    let listener = listen(&path, socket_type_named(ty));
+    let mut client = Some(client_connected_from(
+        &a,
         &[(SOCK, &path), (TYPE, Path::new(ty))],
-        &[],
     ));
     let c = client.as_mut().expect("client");
-    c.expect("READY");
-    a.add_pid(c.pid()).expect("move client to a");
-    c.send("connect");
-    c.expect("CONNECTED");
     b.add_pid(c.pid()).expect("move client to b");
     match then {
         Then::Stay => assert_eq!(current_cgroup_path(c.pid()), b.rel_path()),
@@ -539,66 +545,58 @@ fn dropping_the_capture_detaches_it() {
     assert!(detached(id));
 }
 
+/// The probe role's `UNAVAILABLE` line when run under `setpriv` with `caps` (after
+/// checking the probe exited cleanly); `None` after reporting a skip.
+fn unavailable_under_setpriv(test: &str, caps: &[&str]) -> Option<String> {
+    if need_root(test) {
+        return None;
+    }
+    if !Path::new("/usr/bin/setpriv").exists() {
+        skip(test, "setpriv (util-linux) not installed");
+        return None;
+    }
+    let wrapper: Vec<&str> = std::iter::once("/usr/bin/setpriv")
+        .chain(caps.iter().copied())
+        .collect();
+    let mut p = Role::spawn("probe", &[], &wrapper);
+    let line = p.expect("UNAVAILABLE");
+    assert!(p.finish().success());
+    Some(line)
+}
+
 /// Without capabilities, loading fails cleanly with the reason (no panic, nothing attached).
 #[test]
 fn without_capabilities_the_reason_is_given() {
-    if need_root("without_capabilities_the_reason_is_given") {
-        return;
-    }
-    if !Path::new("/usr/bin/setpriv").exists() {
-        skip(
-            "without_capabilities_the_reason_is_given",
-            "setpriv (util-linux) not installed",
-        );
-        return;
-    }
-    let mut p = Role::spawn(
-        "probe",
-        &[],
+    let Some(line) = unavailable_under_setpriv(
+        "without_capabilities_the_reason_is_given",
         &[
-            "/usr/bin/setpriv",
             "--inh-caps=-all",
             "--ambient-caps=-all",
             "--bounding-set=-all",
         ],
-    );
-    let line = p.expect("UNAVAILABLE");
+    ) else {
+        return;
+    };
     assert!(line.contains("MissingCapabilities"), "{line}");
     assert!(
         line.contains("missing capabilities: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN"),
         "{line}"
     );
-    assert!(p.finish().success());
 }
 
 /// Capability reasons are exact: only the missing one is named.
 #[test]
 fn only_the_missing_capability_is_named() {
-    if need_root("only_the_missing_capability_is_named") {
+    let Some(line) = unavailable_under_setpriv(
+        "only_the_missing_capability_is_named",
+        &["--inh-caps=-all", "--bounding-set=-sys_admin,-net_admin"],
+    ) else {
         return;
-    }
-    if !Path::new("/usr/bin/setpriv").exists() {
-        skip(
-            "only_the_missing_capability_is_named",
-            "setpriv (util-linux) not installed",
-        );
-        return;
-    }
-    let mut p = Role::spawn(
-        "probe",
-        &[],
-        &[
-            "/usr/bin/setpriv",
-            "--inh-caps=-all",
-            "--bounding-set=-sys_admin,-net_admin",
-        ],
-    );
-    let line = p.expect("UNAVAILABLE");
+    };
     assert!(
         line.ends_with("missing capabilities: CAP_NET_ADMIN"),
         "{line}"
     );
-    assert!(p.finish().success());
 }
 
 #[test]
@@ -636,11 +634,7 @@ fn identifier_reports_connect_time_cgroup_and_drift() {
     let dir = tempdir();
     let path = dir.path().join("s");
     let listener = listen(&path, SocketType::STREAM);
-    let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
-    client.expect("READY");
-    a.add_pid(client.pid()).expect("move client to a");
-    client.send("connect");
-    client.expect("CONNECTED");
+    let client = client_connected_from(&a, &[(SOCK, &path)]);
     b.add_pid(client.pid()).expect("move client to b");
     let conn = accept(&listener);
     let who = ident.identify(&conn).expect("identify");
@@ -693,11 +687,7 @@ fn identifier_without_drift_when_the_peer_stays() {
     let dir = tempdir();
     let path = dir.path().join("s");
     let listener = listen(&path, SocketType::STREAM);
-    let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
-    client.expect("READY");
-    a.add_pid(client.pid()).expect("move client to a");
-    client.send("connect");
-    client.expect("CONNECTED");
+    let client = client_connected_from(&a, &[(SOCK, &path)]);
     let conn = accept(&listener);
     let who = ident.identify(&conn).expect("identify");
     let cg = who.cgroup().expect("cgroup");
@@ -839,11 +829,7 @@ drift_cgroup = true
     let path = dir.path().join("s");
     let listener = listen(&path, SocketType::STREAM);
     for moves in [true, false] {
-        let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
-        client.expect("READY");
-        a.add_pid(client.pid()).expect("move client to a");
-        client.send("connect");
-        client.expect("CONNECTED");
+        let client = client_connected_from(&a, &[(SOCK, &path)]);
         if moves {
             b.add_pid(client.pid()).expect("move client to b");
         }
