@@ -13,6 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod echo;
 pub mod unix_server;
 
 /// `true` when CI demands that privileged tests run rather than skip.
@@ -43,6 +44,15 @@ pub fn need_root(test: &str) -> bool {
     }
     skip(test, "needs root");
     true
+}
+
+/// `true` when the shell finds `cmd` on `PATH` (for tests that drive `socat`, `setpriv`...).
+pub fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The cgroup2 mount point, from `/proc/self/mountinfo`.
