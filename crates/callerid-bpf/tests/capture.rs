@@ -11,7 +11,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "CALLERID_BPF_TEST_ROLE";
@@ -178,17 +178,9 @@ struct Role {
 
 impl Role {
     fn spawn(role: &str, envs: &[(&str, &Path)], wrapper: &[&str]) -> Self {
-        let exe = std::env::current_exe().expect("current_exe");
-        let mut cmd = match wrapper.split_first() {
-            Some((prog, args)) => {
-                let mut c = Command::new(prog);
-                c.args(args).arg(&exe);
-                c
-            }
-            None => Command::new(&exe),
-        };
-        cmd.args(["role_entry", "--exact", "--nocapture", "--test-threads=1"])
-            .env(ROLE, role)
+        let mut cmd =
+            callerid_testkit::reexec::wrapped(wrapper, "role_entry").expect("current_exe");
+        cmd.env(ROLE, role)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         for (k, v) in envs {
