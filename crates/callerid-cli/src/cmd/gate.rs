@@ -1,10 +1,8 @@
 //! `callerid gate`: a policy-enforcing gateway in front of backend sockets.
 
-use anyhow::Context;
-use callerid_daemon::{DaemonConfig, MetricsAddr};
+use callerid_daemon::DaemonConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Arguments of `callerid gate`.
 #[derive(Debug, clap::Args)]
@@ -29,16 +27,12 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::serve::init_logging();
     let mut cfg = DaemonConfig::gate(args.config.clone())?;
-    cfg.audit = super::serve::audit_sink(args.audit.as_deref());
-    cfg.metrics = args
-        .metrics
-        .as_deref()
-        .map(MetricsAddr::parse)
-        .transpose()?;
-    cfg.drain_timeout =
-        Duration::try_from_secs_f64(args.drain_timeout).context("--drain-timeout")?;
-    if args.no_connect_capture {
-        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
-    }
+    super::serve::apply_shared_options(
+        &mut cfg,
+        args.audit.as_deref(),
+        args.metrics.as_deref(),
+        args.drain_timeout,
+        args.no_connect_capture,
+    )?;
     super::serve::run_daemon(cfg, "gate", &format!("config {}", args.config.display()))
 }

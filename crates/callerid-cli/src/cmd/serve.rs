@@ -49,14 +49,28 @@ pub(crate) fn default_socket() -> anyhow::Result<PathBuf> {
     }
 }
 
-pub(crate) fn audit_sink(arg: Option<&str>) -> Option<AuditSink> {
-    arg.map(|a| {
+/// Applies the options `serve` and `gate` both take: `--audit`, `--metrics`,
+/// `--drain-timeout` and `--no-connect-capture`.
+pub(crate) fn apply_shared_options(
+    cfg: &mut DaemonConfig,
+    audit: Option<&str>,
+    metrics: Option<&str>,
+    drain_timeout: f64,
+    no_connect_capture: bool,
+) -> anyhow::Result<()> {
+    cfg.audit = audit.map(|a| {
         if a == "-" {
             AuditSink::Stdout
         } else {
             AuditSink::File(PathBuf::from(a))
         }
-    })
+    });
+    cfg.metrics = metrics.map(MetricsAddr::parse).transpose()?;
+    cfg.drain_timeout = Duration::try_from_secs_f64(drain_timeout).context("--drain-timeout")?;
+    if no_connect_capture {
+        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
+    }
+    Ok(())
 }
 
 pub(crate) fn init_logging() {
@@ -83,17 +97,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = DaemonConfig::serve(Some(listen), policy);
     cfg.listeners[0].mode = args.mode;
     cfg.listeners[0].owner = args.owner.as_deref().map(Owner::parse).transpose()?;
-    cfg.audit = audit_sink(args.audit.as_deref());
-    cfg.metrics = args
-        .metrics
-        .as_deref()
-        .map(MetricsAddr::parse)
-        .transpose()?;
-    cfg.drain_timeout =
-        Duration::try_from_secs_f64(args.drain_timeout).context("--drain-timeout")?;
-    if args.no_connect_capture {
-        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
-    }
+    apply_shared_options(
+        &mut cfg,
+        args.audit.as_deref(),
+        args.metrics.as_deref(),
+        args.drain_timeout,
+        args.no_connect_capture,
+    )?;
     let policy_note = match &args.policy {
         Some(p) => format!("policy {}", p.display()),
         None => "embedded policy: allow all, audit all".to_string(),
