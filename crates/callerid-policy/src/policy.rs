@@ -291,15 +291,7 @@ impl fmt::Display for Explanation {
         }
         if let Some(e) = &self.expect {
             writeln!(f, "listener expect:")?;
-            for c in e {
-                writeln!(
-                    f,
-                    "  {} {}: {}",
-                    if c.matched { "✓" } else { "✗" },
-                    c.key,
-                    c.detail
-                )?;
-            }
+            write_checks(f, e)?;
         }
         for (i, r) in self.rules.iter().enumerate() {
             let status = match r.status {
@@ -318,18 +310,24 @@ impl fmt::Display for Explanation {
             if r.checks.is_empty() {
                 writeln!(f, "  (no conditions: matches every peer)")?;
             }
-            for c in &r.checks {
-                writeln!(
-                    f,
-                    "  {} {}: {}",
-                    if c.matched { "✓" } else { "✗" },
-                    c.key,
-                    c.detail
-                )?;
-            }
+            write_checks(f, &r.checks)?;
         }
         writeln!(f, "default: {}", self.default)
     }
+}
+
+/// One indented `✓`/`✗ key: detail` line per check.
+fn write_checks(f: &mut fmt::Formatter<'_>, checks: &[KeyCheck]) -> fmt::Result {
+    for c in checks {
+        writeln!(
+            f,
+            "  {} {}: {}",
+            if c.matched { "✓" } else { "✗" },
+            c.key,
+            c.detail
+        )?;
+    }
+    Ok(())
 }
 
 /// What a policy compiled to, for `callerid check`.
