@@ -17,6 +17,20 @@ pub mod echo;
 pub mod reexec;
 pub mod unix_server;
 
+/// The top-level names of the identity JSON (DESIGN.md §2), each present in every
+/// answer (null when not collected), for tests that check the contract's shape.
+pub const IDENTITY_JSON_KEYS: [&str; 9] = [
+    "version",
+    "peer",
+    "process",
+    "cgroup",
+    "namespaces",
+    "user_namespace",
+    "workload",
+    "provenance",
+    "warnings",
+];
+
 /// `true` when CI demands that privileged tests run rather than skip.
 pub fn privileged_required() -> bool {
     std::env::var("CALLERID_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1")

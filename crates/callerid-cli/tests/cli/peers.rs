@@ -124,17 +124,7 @@ fn peers_of_socket_and_pid() {
         assert_eq!(s["path"].as_str(), Some(path.as_str()));
         assert_eq!(s["role"].as_str(), Some("accepted"));
         let id = &e["identity"];
-        for key in [
-            "version",
-            "peer",
-            "process",
-            "cgroup",
-            "namespaces",
-            "user_namespace",
-            "workload",
-            "provenance",
-            "warnings",
-        ] {
+        for key in callerid_testkit::IDENTITY_JSON_KEYS {
             assert!(id.get(key).is_some(), "identity lacks {key}: {id}");
         }
         assert_eq!(id["provenance"]["peer"].as_str(), Some("kernel_connect"));

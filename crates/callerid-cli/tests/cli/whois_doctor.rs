@@ -88,17 +88,7 @@ fn whois_json_and_human() {
     );
     assert_eq!(who.process().and_then(|p| p.comm.as_deref()), Some("sleep"));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    for key in [
-        "version",
-        "peer",
-        "process",
-        "cgroup",
-        "namespaces",
-        "user_namespace",
-        "workload",
-        "provenance",
-        "warnings",
-    ] {
+    for key in callerid_testkit::IDENTITY_JSON_KEYS {
         assert!(v.get(key).is_some(), "missing {key}");
     }
 
