@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod echo;
+pub mod policy_bench;
 pub mod reexec;
 pub mod unix_server;
 
