@@ -17,26 +17,14 @@ fn shared_dir() -> String {
 pub fn corpus_paths() -> Result<Vec<String>> {
     let file = format!("{}/corpus/cgroup-cases.jsonl", shared_dir());
     let text = std::fs::read_to_string(&file).with_context(|| format!("read {file}"))?;
-    let mut paths: Vec<String> = text
+    let inputs: Vec<String> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["cgroup"].as_str().map(str::to_owned))
-        .flat_map(|t| t.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
-        .filter_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(h), Some(_), Some(p)) if h.bytes().all(|b| b.is_ascii_digit()) => {
-                    Some(p.to_owned())
-                }
-                _ if l.starts_with('/') => Some(l),
-                _ => None,
-            }
-        })
-        .filter(|p| !p.is_empty())
         .collect();
-    paths.sort();
-    paths.dedup();
-    Ok(paths)
+    Ok(callerid_testkit::corpus::cgroup_paths(
+        inputs.iter().map(String::as_str),
+    ))
 }
 
 fn rate_section(title: &str, command: &str, intro: &str) -> Section {
