@@ -258,6 +258,15 @@ fn cannot_capture(test: &str) -> bool {
     }
 }
 
+/// An identifier whose connect-time cgroups come from a freshly loaded capture.
+fn identifier_with_capture() -> callerid::Identifier {
+    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
+    callerid::Identifier::builder()
+        .connect_cgroup_source(capture)
+        .build()
+        .expect("identifier")
+}
+
 fn cgroup(name: &str) -> TestCgroup {
     TestCgroup::new(name).expect("create test cgroup")
 }
@@ -617,11 +626,7 @@ fn identifier_reports_connect_time_cgroup_and_drift() {
     if cannot_capture(test) {
         return;
     }
-    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
-    let ident = callerid::Identifier::builder()
-        .connect_cgroup_source(capture.clone())
-        .build()
-        .expect("identifier");
+    let ident = identifier_with_capture();
     let (a, b) = (cgroup("a"), cgroup("b"));
     let dir = tempdir();
     let path = dir.path().join("s");
@@ -670,11 +675,7 @@ fn identifier_without_drift_when_the_peer_stays() {
     if cannot_capture(test) {
         return;
     }
-    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
-    let ident = callerid::Identifier::builder()
-        .connect_cgroup_source(capture)
-        .build()
-        .expect("identifier");
+    let ident = identifier_with_capture();
     let a = cgroup("a");
     let dir = tempdir();
     let path = dir.path().join("s");
@@ -811,11 +812,7 @@ drift_cgroup = true
 "#,
     )
     .expect("policy");
-    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
-    let ident = callerid::Identifier::builder()
-        .connect_cgroup_source(capture)
-        .build()
-        .expect("identifier");
+    let ident = identifier_with_capture();
     let (a, b) = (cgroup("a"), cgroup("b"));
     let dir = tempdir();
     let path = dir.path().join("s");
