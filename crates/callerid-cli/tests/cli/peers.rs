@@ -1,5 +1,6 @@
 //! `callerid peers` through the built binary, against a server in another process.
 
+use crate::run::{callerid, text};
 use callerid_testkit::unix_server::{Fixture, role_from_env};
 use callerid_testkit::{TestCgroup, need_root};
 use serde_json::Value;
@@ -17,14 +18,6 @@ fn exe_cmd() -> Command {
     callerid_testkit::reexec::command("peers::peers_role").expect("current_exe")
 }
 
-fn callerid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_callerid"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run callerid")
-}
-
 fn callerid_as_nobody(args: &[&str]) -> Output {
     Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -33,10 +26,6 @@ fn callerid_as_nobody(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run setpriv callerid")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn json(out: &Output) -> Vec<Value> {

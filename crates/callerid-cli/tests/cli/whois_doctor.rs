@@ -1,18 +1,7 @@
 //! `callerid whois` and `callerid doctor` through the built binary.
 
+use crate::run::{callerid, text};
 use std::process::{Command, Stdio};
-
-fn callerid(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_callerid"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run callerid")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn doctor_human() {
