@@ -5,8 +5,8 @@ use crate::table::{Section, ns, per_sec};
 use anyhow::{Context as _, Result};
 use callerid::Identity;
 use callerid_policy::{Context, Policy};
+use callerid_testkit::policy_bench::{container_id, podman_identity_json};
 use std::cell::Cell;
-use std::fmt::Write as _;
 
 fn shared_dir() -> String {
     std::env::var("CALLERID_SHARED_DIR")
@@ -17,26 +17,14 @@ fn shared_dir() -> String {
 pub fn corpus_paths() -> Result<Vec<String>> {
     let file = format!("{}/corpus/cgroup-cases.jsonl", shared_dir());
     let text = std::fs::read_to_string(&file).with_context(|| format!("read {file}"))?;
-    let mut paths: Vec<String> = text
+    let inputs: Vec<String> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["cgroup"].as_str().map(str::to_owned))
-        .flat_map(|t| t.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
-        .filter_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(h), Some(_), Some(p)) if h.bytes().all(|b| b.is_ascii_digit()) => {
-                    Some(p.to_owned())
-                }
-                _ if l.starts_with('/') => Some(l),
-                _ => None,
-            }
-        })
-        .filter(|p| !p.is_empty())
         .collect();
-    paths.sort();
-    paths.dedup();
-    Ok(paths)
+    Ok(callerid_testkit::corpus::cgroup_paths(
+        inputs.iter().map(String::as_str),
+    ))
 }
 
 fn rate_section(title: &str, command: &str, intro: &str) -> Section {
@@ -106,14 +94,6 @@ pub fn classify_section(effort: Effort) -> Result<Section> {
     Ok(s)
 }
 
-fn hex(i: usize) -> String {
-    format!(
-        "{:016x}{:048x}",
-        (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        i
-    )
-}
-
 /// A policy of `n` rules of mixed kinds (containers, uid+exe globs, units, pods, cgroup
 /// ids and globs, a coarse runtime rule every 100).
 pub fn policy_text(n: usize) -> String {
@@ -122,46 +102,13 @@ pub fn policy_text(n: usize) -> String {
 
 /// [`policy_text`], with or without the coarse `runtime` rule every 100 rules.
 pub fn policy_text_mix(n: usize, coarse: bool) -> String {
-    let mut s = String::from("version = 1\ndefault = \"deny\"\n");
-    for i in 0..n {
-        let _ = write!(
-            s,
-            "[[rule]]\nname = \"r{i}\"\naction = \"{}\"\n[rule.match]\n",
-            if i % 7 == 0 { "deny" } else { "allow" }
-        );
-        if coarse && i % 100 == 99 {
-            let _ = writeln!(s, "runtime = \"podman\"\nuserns_initial = true");
-            continue;
-        }
-        let _ = match i % 20 {
-            0..=8 => writeln!(s, "container = \"{}\"", &hex(i)[..12]),
-            9..=12 => writeln!(s, "uid = {}\nexe = \"/opt/app{i}/bin/*\"", 10_000 + i),
-            13..=15 => writeln!(s, "unit = \"svc{i}.service\"\nruntime = \"podman\""),
-            16..=17 => writeln!(s, "pod_uid = \"{i:08}-aaaa-bbbb-cccc-dddddddddddd\""),
-            18 => writeln!(s, "cgroup_id = {}", 100_000 + i),
-            _ => writeln!(s, "cgroup = \"/kubepods.slice/kubepods-pod{i}.slice/**\""),
-        };
-    }
-    s
+    callerid_testkit::policy_bench::policy_text(n, coarse)
 }
 
 fn identity(container: &str) -> Result<Identity> {
-    let v = serde_json::json!({
-        "version": 1,
-        "peer": {"pid": 4242, "uid": 1000, "gid": 1000, "groups": [1000], "security_label": null},
-        "process": {"pidfs_id": 1957, "pid": 4242, "ppid": 1, "uid": 1000, "euid": 1000, "gid": 1000,
-                    "egid": 1000, "comm": "sh", "exe": "/usr/bin/busybox", "state": "alive"},
-        "cgroup": {"id": 519, "path": format!("/machine.slice/libpod-{container}.scope"), "at": "now"},
-        "namespaces": null, "user_namespace": null,
-        "workload": {"container": {"runtime": "podman", "id": container}, "pod": null,
-                     "chain": [{"kind": "container", "runtime": "podman", "id": container}],
-                     "unit": format!("libpod-{container}.scope"), "user_unit": null, "slice": "machine.slice"},
-        "drift": null,
-        "provenance": {"peer": "kernel_connect", "process": "kernel_now", "cgroup": "kernel_now",
-                       "namespaces": null, "user_namespace": null, "workload": "cgroup_path"},
-        "warnings": []
-    });
-    Ok(serde_json::from_value(v)?)
+    Ok(serde_json::from_str(&podman_identity_json(
+        container, 1000,
+    ))?)
 }
 
 /// Decisions/s at 10, 1 000 and 10 000 rules (baseline: 10 rules), and the linear
@@ -175,14 +122,19 @@ pub fn policy_section(effort: Effort) -> Result<Section> {
             .rev()
             .find(|i| i % 20 <= 8 && i % 100 != 99)
             .unwrap_or(0);
-        built.push((n, policy, identity(&hex(last))?, identity(&"f".repeat(64))?));
+        built.push((
+            n,
+            policy,
+            identity(&container_id(last))?,
+            identity(&"f".repeat(64))?,
+        ));
     }
     // Only indexed keys (no coarse rule): what "flat" means for the index itself.
     let mut fine = Vec::new();
     for n in sizes {
         let policy = Policy::parse(&policy_text_mix(n, false))?;
         let last = (0..n).rev().find(|i| i % 20 <= 8).unwrap_or(0);
-        fine.push((n, policy, identity(&hex(last))?));
+        fine.push((n, policy, identity(&container_id(last))?));
     }
     let ctx = Context::default();
     let mut cases = Vec::new();

@@ -60,7 +60,7 @@ pub struct ConnectCapture {
 }
 
 impl ConnectCapture {
-    /// Checks the environment ([`probe`]), then loads the program for this process and
+    /// Checks the environment ([`probe()`]), then loads the program for this process and
     /// attaches it at the cgroup2 root.
     ///
     /// The program acts for this process (all its threads) only: a child forked after

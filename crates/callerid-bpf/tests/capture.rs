@@ -11,7 +11,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "CALLERID_BPF_TEST_ROLE";
@@ -43,9 +43,14 @@ fn say(line: &str) {
     out.flush().expect("flush");
 }
 
+/// The socket type the orchestrating test chose for this client role.
 fn socket_type() -> SocketType {
-    match std::env::var(TYPE).as_deref() {
-        Ok("seqpacket") => SocketType::SEQPACKET,
+    socket_type_named(&std::env::var(TYPE).unwrap_or_default())
+}
+
+fn socket_type_named(ty: &str) -> SocketType {
+    match ty {
+        "seqpacket" => SocketType::SEQPACKET,
         _ => SocketType::STREAM,
     }
 }
@@ -173,17 +178,9 @@ struct Role {
 
 impl Role {
     fn spawn(role: &str, envs: &[(&str, &Path)], wrapper: &[&str]) -> Self {
-        let exe = std::env::current_exe().expect("current_exe");
-        let mut cmd = match wrapper.split_first() {
-            Some((prog, args)) => {
-                let mut c = Command::new(prog);
-                c.args(args).arg(&exe);
-                c
-            }
-            None => Command::new(&exe),
-        };
-        cmd.args(["role_entry", "--exact", "--nocapture", "--test-threads=1"])
-            .env(ROLE, role)
+        let mut cmd =
+            callerid_testkit::reexec::wrapped(wrapper, "role_entry").expect("current_exe");
+        cmd.env(ROLE, role)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
         for (k, v) in envs {
@@ -261,8 +258,28 @@ fn cannot_capture(test: &str) -> bool {
     }
 }
 
+/// An identifier whose connect-time cgroups come from a freshly loaded capture.
+fn identifier_with_capture() -> callerid::Identifier {
+    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
+    callerid::Identifier::builder()
+        .connect_cgroup_source(capture)
+        .build()
+        .expect("identifier")
+}
+
 fn cgroup(name: &str) -> TestCgroup {
     TestCgroup::new(name).expect("create test cgroup")
+}
+
+/// A client role moved into `cg` before it connects, so `cg` is its connect-time cgroup.
+fn client_connected_from(cg: &TestCgroup, envs: &[(&str, &Path)]) -> Role {
+    let mut client = Role::spawn("client", envs, &[]);
+    client.expect("READY");
+    cg.add_pid(client.pid())
+        .expect("move client to its connect-time cgroup");
+    client.send("connect");
+    client.expect("CONNECTED");
+    client
 }
 
 fn current_cgroup_path(pid: u32) -> String {
@@ -295,22 +312,12 @@ fn connect_in_a_accept_after(test: &str, ty: &str, then: Then) {
     let (a, b) = (cgroup("a"), cgroup("b"));
     let dir = tempdir();
     let path = dir.path().join("s");
-    let sock_type = if ty == "seqpacket" {
-        SocketType::SEQPACKET
-    } else {
-        SocketType::STREAM
-    };
-    let listener = listen(&path, sock_type);
-    let mut client = Some(Role::spawn(
-        "client",
+    let listener = listen(&path, socket_type_named(ty));
+    let mut client = Some(client_connected_from(
+        &a,
         &[(SOCK, &path), (TYPE, Path::new(ty))],
-        &[],
     ));
     let c = client.as_mut().expect("client");
-    c.expect("READY");
-    a.add_pid(c.pid()).expect("move client to a");
-    c.send("connect");
-    c.expect("CONNECTED");
     b.add_pid(c.pid()).expect("move client to b");
     match then {
         Then::Stay => assert_eq!(current_cgroup_path(c.pid()), b.rel_path()),
@@ -539,66 +546,58 @@ fn dropping_the_capture_detaches_it() {
     assert!(detached(id));
 }
 
+/// The probe role's `UNAVAILABLE` line when run under `setpriv` with `caps` (after
+/// checking the probe exited cleanly); `None` after reporting a skip.
+fn unavailable_under_setpriv(test: &str, caps: &[&str]) -> Option<String> {
+    if need_root(test) {
+        return None;
+    }
+    if !Path::new("/usr/bin/setpriv").exists() {
+        skip(test, "setpriv (util-linux) not installed");
+        return None;
+    }
+    let wrapper: Vec<&str> = std::iter::once("/usr/bin/setpriv")
+        .chain(caps.iter().copied())
+        .collect();
+    let mut p = Role::spawn("probe", &[], &wrapper);
+    let line = p.expect("UNAVAILABLE");
+    assert!(p.finish().success());
+    Some(line)
+}
+
 /// Without capabilities, loading fails cleanly with the reason (no panic, nothing attached).
 #[test]
 fn without_capabilities_the_reason_is_given() {
-    if need_root("without_capabilities_the_reason_is_given") {
-        return;
-    }
-    if !Path::new("/usr/bin/setpriv").exists() {
-        skip(
-            "without_capabilities_the_reason_is_given",
-            "setpriv (util-linux) not installed",
-        );
-        return;
-    }
-    let mut p = Role::spawn(
-        "probe",
-        &[],
+    let Some(line) = unavailable_under_setpriv(
+        "without_capabilities_the_reason_is_given",
         &[
-            "/usr/bin/setpriv",
             "--inh-caps=-all",
             "--ambient-caps=-all",
             "--bounding-set=-all",
         ],
-    );
-    let line = p.expect("UNAVAILABLE");
+    ) else {
+        return;
+    };
     assert!(line.contains("MissingCapabilities"), "{line}");
     assert!(
         line.contains("missing capabilities: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN"),
         "{line}"
     );
-    assert!(p.finish().success());
 }
 
 /// Capability reasons are exact: only the missing one is named.
 #[test]
 fn only_the_missing_capability_is_named() {
-    if need_root("only_the_missing_capability_is_named") {
+    let Some(line) = unavailable_under_setpriv(
+        "only_the_missing_capability_is_named",
+        &["--inh-caps=-all", "--bounding-set=-sys_admin,-net_admin"],
+    ) else {
         return;
-    }
-    if !Path::new("/usr/bin/setpriv").exists() {
-        skip(
-            "only_the_missing_capability_is_named",
-            "setpriv (util-linux) not installed",
-        );
-        return;
-    }
-    let mut p = Role::spawn(
-        "probe",
-        &[],
-        &[
-            "/usr/bin/setpriv",
-            "--inh-caps=-all",
-            "--bounding-set=-sys_admin,-net_admin",
-        ],
-    );
-    let line = p.expect("UNAVAILABLE");
+    };
     assert!(
         line.ends_with("missing capabilities: CAP_NET_ADMIN"),
         "{line}"
     );
-    assert!(p.finish().success());
 }
 
 #[test]
@@ -627,20 +626,12 @@ fn identifier_reports_connect_time_cgroup_and_drift() {
     if cannot_capture(test) {
         return;
     }
-    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
-    let ident = callerid::Identifier::builder()
-        .connect_cgroup_source(capture.clone())
-        .build()
-        .expect("identifier");
+    let ident = identifier_with_capture();
     let (a, b) = (cgroup("a"), cgroup("b"));
     let dir = tempdir();
     let path = dir.path().join("s");
     let listener = listen(&path, SocketType::STREAM);
-    let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
-    client.expect("READY");
-    a.add_pid(client.pid()).expect("move client to a");
-    client.send("connect");
-    client.expect("CONNECTED");
+    let client = client_connected_from(&a, &[(SOCK, &path)]);
     b.add_pid(client.pid()).expect("move client to b");
     let conn = accept(&listener);
     let who = ident.identify(&conn).expect("identify");
@@ -684,20 +675,12 @@ fn identifier_without_drift_when_the_peer_stays() {
     if cannot_capture(test) {
         return;
     }
-    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
-    let ident = callerid::Identifier::builder()
-        .connect_cgroup_source(capture)
-        .build()
-        .expect("identifier");
+    let ident = identifier_with_capture();
     let a = cgroup("a");
     let dir = tempdir();
     let path = dir.path().join("s");
     let listener = listen(&path, SocketType::STREAM);
-    let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
-    client.expect("READY");
-    a.add_pid(client.pid()).expect("move client to a");
-    client.send("connect");
-    client.expect("CONNECTED");
+    let client = client_connected_from(&a, &[(SOCK, &path)]);
     let conn = accept(&listener);
     let who = ident.identify(&conn).expect("identify");
     let cg = who.cgroup().expect("cgroup");
@@ -829,21 +812,13 @@ drift_cgroup = true
 "#,
     )
     .expect("policy");
-    let capture = std::sync::Arc::new(ConnectCapture::load().expect("load capture"));
-    let ident = callerid::Identifier::builder()
-        .connect_cgroup_source(capture)
-        .build()
-        .expect("identifier");
+    let ident = identifier_with_capture();
     let (a, b) = (cgroup("a"), cgroup("b"));
     let dir = tempdir();
     let path = dir.path().join("s");
     let listener = listen(&path, SocketType::STREAM);
     for moves in [true, false] {
-        let mut client = Role::spawn("client", &[(SOCK, &path)], &[]);
-        client.expect("READY");
-        a.add_pid(client.pid()).expect("move client to a");
-        client.send("connect");
-        client.expect("CONNECTED");
+        let client = client_connected_from(&a, &[(SOCK, &path)]);
         if moves {
             b.add_pid(client.pid()).expect("move client to b");
         }

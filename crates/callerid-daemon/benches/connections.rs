@@ -14,6 +14,8 @@
 //! per-round ratios, so a burst of someone else's load hits both sides alike.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -209,20 +211,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
         let l = std::sync::Arc::new(
             tokio::net::UnixListener::bind(dir.join("gate-base.sock")).unwrap(),
         );
-        for _ in 0..WORKERS {
-            let l = l.clone();
-            let backend = backend.clone();
-            tokio::spawn(async move {
-                loop {
-                    let (mut c, _) = l.accept().await.unwrap();
-                    let backend = backend.clone();
-                    tokio::spawn(async move {
-                        let mut b = tokio::net::UnixStream::connect(&backend).await.unwrap();
-                        let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
-                    });
-                }
-            });
-        }
+        common::spawn_tokio_relay(l, backend.clone(), WORKERS);
     });
     Env {
         serve: dir.join("serve.sock"),

@@ -7,6 +7,8 @@
 //! Run: `cargo bench -p callerid-daemon --bench relay`.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -83,17 +85,7 @@ static ENV: LazyLock<Env> = LazyLock::new(|| {
             tokio::spawn(d.run());
         }
         let l = tokio::net::UnixListener::bind(dir.join("tokio-relay.sock")).unwrap();
-        let backend = backend.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut c, _) = l.accept().await.unwrap();
-                let backend = backend.clone();
-                tokio::spawn(async move {
-                    let mut b = tokio::net::UnixStream::connect(&backend).await.unwrap();
-                    let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
-                });
-            }
-        });
+        common::spawn_tokio_relay(std::sync::Arc::new(l), backend.clone(), 1);
     });
     Env {
         direct: backend,

@@ -71,9 +71,24 @@ pub struct DaemonConfig {
 impl DaemonConfig {
     /// A `serve` daemon on `path` with the given policy source.
     pub fn serve(path: Option<PathBuf>, policy: PolicySource) -> Self {
+        Self::with_defaults(Mode::Serve, vec![ListenerSpec::new("serve", path)], policy)
+    }
+
+    /// A `gate` daemon from a gate configuration file (listeners and policy).
+    pub fn gate(config: PathBuf) -> Result<Self, Error> {
+        let parsed = crate::config::GateConfig::load(&config)?;
+        Ok(Self::with_defaults(
+            Mode::Gate,
+            parsed.listeners,
+            PolicySource::GateConfig(config),
+        ))
+    }
+
+    /// The settings `serve` and `gate` share until the caller overrides them.
+    fn with_defaults(mode: Mode, listeners: Vec<ListenerSpec>, policy: PolicySource) -> Self {
         Self {
-            mode: Mode::Serve,
-            listeners: vec![ListenerSpec::new("serve", path)],
+            mode,
+            listeners,
             policy,
             audit: None,
             audit_queue: 4096,
@@ -86,26 +101,6 @@ impl DaemonConfig {
             connect_capture: Default::default(),
             relay: RelayMode::Auto,
         }
-    }
-
-    /// A `gate` daemon from a gate configuration file (listeners and policy).
-    pub fn gate(config: PathBuf) -> Result<Self, Error> {
-        let parsed = crate::config::GateConfig::load(&config)?;
-        Ok(Self {
-            mode: Mode::Gate,
-            listeners: parsed.listeners,
-            policy: PolicySource::GateConfig(config),
-            audit: None,
-            audit_queue: 4096,
-            metrics: None,
-            drain_timeout: Duration::from_secs(10),
-            socket_activation: true,
-            handle_signals: true,
-            notify: true,
-            accept_workers: 0,
-            connect_capture: Default::default(),
-            relay: RelayMode::Auto,
-        })
     }
 }
 

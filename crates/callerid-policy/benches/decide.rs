@@ -11,8 +11,8 @@
 
 use callerid::Identity;
 use callerid_policy::{Context, Policy};
+use callerid_testkit::policy_bench::{container_id, podman_identity_json};
 use divan::{Bencher, black_box};
-use std::fmt::Write as _;
 
 fn main() {
     divan::main();
@@ -20,55 +20,12 @@ fn main() {
 
 const SIZES: &[usize] = &[10, 1_000, 10_000];
 
-fn hex(i: usize) -> String {
-    format!(
-        "{:016x}{:048x}",
-        (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        i
-    )
-}
-
 fn policy_text(n: usize) -> String {
-    let mut s = String::from("version = 1\ndefault = \"deny\"\n");
-    for i in 0..n {
-        let _ = write!(
-            s,
-            "[[rule]]\nname = \"r{i}\"\naction = \"{}\"\n[rule.match]\n",
-            if i % 7 == 0 { "deny" } else { "allow" }
-        );
-        if i % 100 == 99 {
-            let _ = writeln!(s, "runtime = \"podman\"\nuserns_initial = true");
-            continue;
-        }
-        let _ = match i % 20 {
-            0..=8 => writeln!(s, "container = \"{}\"", &hex(i)[..12]),
-            9..=12 => writeln!(s, "uid = {}\nexe = \"/opt/app{i}/bin/*\"", 10_000 + i),
-            13..=15 => writeln!(s, "unit = \"svc{i}.service\"\nruntime = \"podman\""),
-            16..=17 => writeln!(s, "pod_uid = \"{i:08}-aaaa-bbbb-cccc-dddddddddddd\""),
-            18 => writeln!(s, "cgroup_id = {}", 100_000 + i),
-            _ => writeln!(s, "cgroup = \"/kubepods.slice/kubepods-pod{i}.slice/**\""),
-        };
-    }
-    s
+    callerid_testkit::policy_bench::policy_text(n, true)
 }
 
-fn identity(container: &str, uid: usize) -> Identity {
-    let v = serde_json::json!({
-        "version": 1,
-        "peer": {"pid": 4242, "uid": uid, "gid": 1000, "groups": [1000], "security_label": null},
-        "process": {"pidfs_id": 1957, "pid": 4242, "ppid": 1, "uid": uid, "euid": uid, "gid": 1000,
-                    "egid": 1000, "comm": "sh", "exe": "/usr/bin/busybox", "state": "alive"},
-        "cgroup": {"id": 519, "path": format!("/machine.slice/libpod-{container}.scope"), "at": "now"},
-        "namespaces": null, "user_namespace": null,
-        "workload": {"container": {"runtime": "podman", "id": container}, "pod": null,
-                     "chain": [{"kind": "container", "runtime": "podman", "id": container}],
-                     "unit": format!("libpod-{container}.scope"), "user_unit": null, "slice": "machine.slice"},
-        "drift": null,
-        "provenance": {"peer": "kernel_connect", "process": "kernel_now", "cgroup": "kernel_now",
-                       "namespaces": null, "user_namespace": null, "workload": "cgroup_path"},
-        "warnings": []
-    });
-    serde_json::from_value(v).unwrap()
+fn identity(container: &str, uid: u32) -> Identity {
+    serde_json::from_str(&podman_identity_json(container, uid)).unwrap()
 }
 
 struct Case {
@@ -84,7 +41,7 @@ fn case(n: usize) -> Case {
         .rev()
         .find(|i| i % 20 <= 8 && i % 100 != 99)
         .unwrap_or(0);
-    let last = identity(&hex(last_container), 1000);
+    let last = identity(&container_id(last_container), 1000);
     let none = identity(&"f".repeat(64), 1000);
     let ctx = Context::default();
     assert_eq!(

@@ -8,7 +8,7 @@ use crate::error::ConfigError;
 use crate::policy::Context;
 use crate::raw::{IntList, RawMatch, RawProvenance, StrList};
 use callerid::workload::{ChainElement, Kind, Qos, Runtime};
-use callerid::{DriftKind, Identity, PidfdSource, Provenance};
+use callerid::{DriftKind, Identity, Part, PidfdSource, Provenance};
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
@@ -102,27 +102,15 @@ impl ContainerPat {
     }
 }
 
-/// Which part's provenance a `provenance.*` condition constrains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProvPart {
-    Peer,
-    Process,
-    Cgroup,
-    Namespaces,
-    UserNamespace,
-    Workload,
-}
-
-impl ProvPart {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Peer => "peer",
-            Self::Process => "process",
-            Self::Cgroup => "cgroup",
-            Self::Namespaces => "namespaces",
-            Self::UserNamespace => "user_namespace",
-            Self::Workload => "workload",
-        }
+/// The key of `part` under `provenance` (the JSON name, DESIGN.md §2).
+fn part_name(part: Part) -> &'static str {
+    match part {
+        Part::Peer => "peer",
+        Part::Process => "process",
+        Part::Cgroup => "cgroup",
+        Part::Namespaces => "namespaces",
+        Part::UserNamespace => "user_namespace",
+        Part::Workload => "workload",
     }
 }
 
@@ -155,7 +143,7 @@ pub(crate) enum Cond {
     UsernsUid(Vec<u32>),
     UsernsGid(Vec<u32>),
     Tenant(Vec<StrPat>),
-    Provenance(ProvPart, Vec<Provenance>),
+    Provenance(Part, Vec<Provenance>),
     Pidfd(Vec<PidfdSource>),
     Drift(DriftSel, bool),
 }
@@ -199,7 +187,7 @@ impl Cond {
             Self::UsernsUid(_) => "userns_uid".into(),
             Self::UsernsGid(_) => "userns_gid".into(),
             Self::Tenant(_) => "tenant".into(),
-            Self::Provenance(p, _) => format!("provenance.{}", p.name()),
+            Self::Provenance(p, _) => format!("provenance.{}", part_name(*p)),
             Self::Pidfd(_) => "provenance.pidfd".into(),
             Self::Drift(DriftSel::Any, _) => "drift".into(),
             Self::Drift(DriftSel::One(k), _) => format!("drift_{}", serde_name(k)),
@@ -359,15 +347,15 @@ impl Cond {
     }
 }
 
-fn prov_of(id: &Identity, part: ProvPart) -> Option<Provenance> {
+fn prov_of(id: &Identity, part: Part) -> Option<Provenance> {
     let p = id.provenance();
     match part {
-        ProvPart::Peer => p.peer,
-        ProvPart::Process => p.process,
-        ProvPart::Cgroup => p.cgroup,
-        ProvPart::Namespaces => p.namespaces,
-        ProvPart::UserNamespace => p.user_namespace,
-        ProvPart::Workload => p.workload,
+        Part::Peer => p.peer,
+        Part::Process => p.process,
+        Part::Cgroup => p.cgroup,
+        Part::Namespaces => p.namespaces,
+        Part::UserNamespace => p.user_namespace,
+        Part::Workload => p.workload,
     }
 }
 
@@ -433,7 +421,7 @@ impl Matcher {
                 | Cond::CgroupId(_)
                 | Cond::Tenant(_)
                 | Cond::Cgroup(_)
-                | Cond::Provenance(ProvPart::Peer | ProvPart::Cgroup, _) => {}
+                | Cond::Provenance(Part::Peer | Part::Cgroup, _) => {}
                 Cond::Container(_)
                 | Cond::Runtime(_)
                 | Cond::Kind(_)
@@ -442,7 +430,7 @@ impl Matcher {
                 | Cond::Unit(_)
                 | Cond::UserUnit(_)
                 | Cond::Slice(_)
-                | Cond::Provenance(ProvPart::Workload, _) => parts.workload = true,
+                | Cond::Provenance(Part::Workload, _) => parts.workload = true,
                 Cond::Exe(_) => {
                     parts.process = true;
                     parts.exe = true;
@@ -450,9 +438,9 @@ impl Matcher {
                 Cond::UsernsInitial(_)
                 | Cond::UsernsUid(_)
                 | Cond::UsernsGid(_)
-                | Cond::Provenance(ProvPart::UserNamespace, _) => parts.user_namespace = true,
-                Cond::Provenance(ProvPart::Namespaces, _) => parts.namespaces = true,
-                Cond::Provenance(ProvPart::Process, _) | Cond::Pidfd(_) => parts.process = true,
+                | Cond::Provenance(Part::UserNamespace, _) => parts.user_namespace = true,
+                Cond::Provenance(Part::Namespaces, _) => parts.namespaces = true,
+                Cond::Provenance(Part::Process, _) | Cond::Pidfd(_) => parts.process = true,
                 Cond::Drift(..) => {
                     parts.process = true;
                     parts.drift = true;
@@ -504,7 +492,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
 
     let mut conds = Vec::new();
     let ints32 = |v: &Spanned<IntList>, key: &str| -> Result<Vec<u32>, ConfigError> {
-        nonempty(text, v, key)?;
+        nonempty(text, v.span(), &v.get_ref().0, key)?;
         v.get_ref()
             .0
             .iter()
@@ -520,7 +508,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
     };
     let globs =
         |v: &Spanned<StrList>, key: &str, path_like: bool| -> Result<Vec<StrPat>, ConfigError> {
-            nonempty_s(text, v, key)?;
+            nonempty(text, v.span(), &v.get_ref().0, key)?;
             v.get_ref()
                 .0
                 .iter()
@@ -544,7 +532,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
         conds.push(Cond::Cgroup(globs(v, "cgroup", true)?));
     }
     if let Some(v) = &raw.cgroup_id {
-        nonempty(text, v, "cgroup_id")?;
+        nonempty(text, v.span(), &v.get_ref().0, "cgroup_id")?;
         let ids = v
             .get_ref()
             .0
@@ -557,7 +545,7 @@ pub(crate) fn compile(text: &str, raw: &RawMatch) -> Result<Matcher, ConfigError
         conds.push(Cond::CgroupId(ids));
     }
     if let Some(v) = &raw.container {
-        nonempty_s(text, v, "container")?;
+        nonempty(text, v.span(), &v.get_ref().0, "container")?;
         let pats = v
             .get_ref()
             .0
@@ -638,15 +626,15 @@ fn compile_provenance(
     let raw = p.get_ref();
     let before = conds.len();
     for (part, v) in [
-        (ProvPart::Peer, &raw.peer),
-        (ProvPart::Process, &raw.process),
-        (ProvPart::Cgroup, &raw.cgroup),
-        (ProvPart::Namespaces, &raw.namespaces),
-        (ProvPart::UserNamespace, &raw.user_namespace),
-        (ProvPart::Workload, &raw.workload),
+        (Part::Peer, &raw.peer),
+        (Part::Process, &raw.process),
+        (Part::Cgroup, &raw.cgroup),
+        (Part::Namespaces, &raw.namespaces),
+        (Part::UserNamespace, &raw.user_namespace),
+        (Part::Workload, &raw.workload),
     ] {
         if let Some(v) = v {
-            let key = format!("provenance.{}", part.name());
+            let key = format!("provenance.{}", part_name(part));
             conds.push(Cond::Provenance(part, vocab(text, v, &key)?));
         }
     }
@@ -663,22 +651,17 @@ fn compile_provenance(
     Ok(())
 }
 
-fn nonempty(text: &str, v: &Spanned<IntList>, key: &str) -> Result<(), ConfigError> {
-    if v.get_ref().0.is_empty() {
+/// An empty list would be a rule that silently never matches, so it is refused.
+fn nonempty<T>(
+    text: &str,
+    span: std::ops::Range<usize>,
+    items: &[T],
+    key: &str,
+) -> Result<(), ConfigError> {
+    if items.is_empty() {
         return Err(ConfigError::invalid(
             text,
-            v.span(),
-            format!("`{key}` is an empty list, which never matches; remove the key or give values"),
-        ));
-    }
-    Ok(())
-}
-
-fn nonempty_s(text: &str, v: &Spanned<StrList>, key: &str) -> Result<(), ConfigError> {
-    if v.get_ref().0.is_empty() {
-        return Err(ConfigError::invalid(
-            text,
-            v.span(),
+            span,
             format!("`{key}` is an empty list, which never matches; remove the key or give values"),
         ));
     }
@@ -692,7 +675,7 @@ fn vocab<T: for<'de> Deserialize<'de>>(
     v: &Spanned<StrList>,
     key: &str,
 ) -> Result<Vec<T>, ConfigError> {
-    nonempty_s(text, v, key)?;
+    nonempty(text, v.span(), &v.get_ref().0, key)?;
     v.get_ref()
         .0
         .iter()

@@ -291,15 +291,7 @@ impl fmt::Display for Explanation {
         }
         if let Some(e) = &self.expect {
             writeln!(f, "listener expect:")?;
-            for c in e {
-                writeln!(
-                    f,
-                    "  {} {}: {}",
-                    if c.matched { "✓" } else { "✗" },
-                    c.key,
-                    c.detail
-                )?;
-            }
+            write_checks(f, e)?;
         }
         for (i, r) in self.rules.iter().enumerate() {
             let status = match r.status {
@@ -318,18 +310,24 @@ impl fmt::Display for Explanation {
             if r.checks.is_empty() {
                 writeln!(f, "  (no conditions: matches every peer)")?;
             }
-            for c in &r.checks {
-                writeln!(
-                    f,
-                    "  {} {}: {}",
-                    if c.matched { "✓" } else { "✗" },
-                    c.key,
-                    c.detail
-                )?;
-            }
+            write_checks(f, &r.checks)?;
         }
         writeln!(f, "default: {}", self.default)
     }
+}
+
+/// One indented `✓`/`✗ key: detail` line per check.
+fn write_checks(f: &mut fmt::Formatter<'_>, checks: &[KeyCheck]) -> fmt::Result {
+    for c in checks {
+        writeln!(
+            f,
+            "  {} {}: {}",
+            if c.matched { "✓" } else { "✗" },
+            c.key,
+            c.detail
+        )?;
+    }
+    Ok(())
 }
 
 /// What a policy compiled to, for `callerid check`.
@@ -410,44 +408,39 @@ impl Policy {
     /// then the first matching rule in file order (found through the indexes once the
     /// policy has 16 rules or more), else the default.
     pub fn evaluate(&self, identity: &Identity, ctx: &Context<'_>) -> Outcome {
-        if let Some(e) = ctx.expect
-            && !e.matches(identity, ctx)
-        {
-            return Outcome {
-                allow: false,
-                by: DecidedBy::Expect,
-            };
-        }
         if self.rules.len() < Self::LINEAR_BELOW {
             return self.evaluate_linear(identity, ctx);
         }
-        match self
-            .index
-            .first(identity, ctx, |i| self.rules[i].matches(identity, ctx))
-        {
-            Some(i) => Outcome {
-                allow: self.rules[i].action.is_allow(),
-                by: DecidedBy::Rule(i),
-            },
-            None => Outcome {
-                allow: self.default.is_allow(),
-                by: DecidedBy::Default,
-            },
+        if let Some(denied) = Self::expect_denies(identity, ctx) {
+            return denied;
         }
+        let first = self
+            .index
+            .first(identity, ctx, |i| self.rules[i].matches(identity, ctx));
+        self.outcome(first)
     }
 
     /// The reference evaluator: same semantics as [`Policy::evaluate`], checking every
     /// rule in file order without the indexes. For tests and as a benchmark baseline.
     pub fn evaluate_linear(&self, identity: &Identity, ctx: &Context<'_>) -> Outcome {
-        if let Some(e) = ctx.expect
-            && !e.matches(identity, ctx)
-        {
-            return Outcome {
-                allow: false,
-                by: DecidedBy::Expect,
-            };
+        if let Some(denied) = Self::expect_denies(identity, ctx) {
+            return denied;
         }
-        match self.rules.iter().position(|r| r.matches(identity, ctx)) {
+        self.outcome(self.rules.iter().position(|r| r.matches(identity, ctx)))
+    }
+
+    /// The deny outcome when the listener's `expect` is not satisfied.
+    fn expect_denies(identity: &Identity, ctx: &Context<'_>) -> Option<Outcome> {
+        let e = ctx.expect?;
+        (!e.matches(identity, ctx)).then_some(Outcome {
+            allow: false,
+            by: DecidedBy::Expect,
+        })
+    }
+
+    /// The outcome once the first matching rule (if any) is known.
+    fn outcome(&self, first: Option<usize>) -> Outcome {
+        match first {
             Some(i) => Outcome {
                 allow: self.rules[i].action.is_allow(),
                 by: DecidedBy::Rule(i),

@@ -13,7 +13,25 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod corpus;
+pub mod echo;
+pub mod policy_bench;
+pub mod reexec;
 pub mod unix_server;
+
+/// The top-level names of the identity JSON (DESIGN.md §2), each present in every
+/// answer (null when not collected), for tests that check the contract's shape.
+pub const IDENTITY_JSON_KEYS: [&str; 9] = [
+    "version",
+    "peer",
+    "process",
+    "cgroup",
+    "namespaces",
+    "user_namespace",
+    "workload",
+    "provenance",
+    "warnings",
+];
 
 /// `true` when CI demands that privileged tests run rather than skip.
 pub fn privileged_required() -> bool {
@@ -43,6 +61,15 @@ pub fn need_root(test: &str) -> bool {
     }
     skip(test, "needs root");
     true
+}
+
+/// `true` when the shell finds `cmd` on `PATH` (for tests that drive `socat`, `setpriv`...).
+pub fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The cgroup2 mount point, from `/proc/self/mountinfo`.

@@ -29,29 +29,7 @@ fn corpus_inputs() -> Vec<String> {
 }
 
 fn corpus_paths() -> Vec<String> {
-    let mut paths: Vec<String> = corpus_inputs()
-        .iter()
-        .flat_map(|t| {
-            t.lines()
-                .map(str::trim)
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .filter_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(h), Some(_), Some(p)) if h.bytes().all(|b| b.is_ascii_digit()) => {
-                    Some(p.to_owned())
-                }
-                _ if l.starts_with('/') => Some(l),
-                _ => None,
-            }
-        })
-        .filter(|p| !p.is_empty())
-        .collect();
-    paths.sort();
-    paths.dedup();
-    paths
+    callerid_testkit::corpus::cgroup_paths(corpus_inputs().iter().map(String::as_str))
 }
 
 #[divan::bench]

@@ -40,12 +40,16 @@ fn connect_accept_peercred(b: Bencher) {
     });
 }
 
-fn connect_accept_identify(b: Bencher, parts: Parts) {
-    let s = setup();
-    let ident = Identifier::builder()
+fn with_parts(parts: Parts) -> Identifier {
+    Identifier::builder()
         .parts(parts)
         .build()
-        .expect("identifier");
+        .expect("identifier")
+}
+
+fn connect_accept_identify(b: Bencher, parts: Parts) {
+    let s = setup();
+    let ident = with_parts(parts);
     // Warm the caches (cgroup path and workload, user namespace maps).
     let (x, _y) = UnixStream::pair().expect("pair");
     ident.identify(&x).expect("identify");
@@ -69,23 +73,23 @@ fn connect_accept_identify_kernel_only(b: Bencher) {
     connect_accept_identify(b, Parts::KERNEL_ONLY);
 }
 
+/// `identify()` alone on an established `socketpair` (the peer is this process).
+fn identify_only(b: Bencher, ident: &Identifier) {
+    let (x, _y) = UnixStream::pair().expect("pair");
+    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+}
+
 /// `identify()` alone on an established connection, every part.
 #[divan::bench(sample_count = 1000)]
 fn identify_only_all(b: Bencher) {
     let ident = Identifier::new().expect("identifier");
-    let (x, _y) = UnixStream::pair().expect("pair");
-    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+    identify_only(b, &ident);
 }
 
 /// `identify()` alone, kernel-only parts.
 #[divan::bench(sample_count = 1000)]
 fn identify_only_kernel_only(b: Bencher) {
-    let ident = Identifier::builder()
-        .parts(Parts::KERNEL_ONLY)
-        .build()
-        .expect("identifier");
-    let (x, _y) = UnixStream::pair().expect("pair");
-    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+    identify_only(b, &with_parts(Parts::KERNEL_ONLY));
 }
 
 /// `identify()` alone: every part but `comm`/`exe` (namespaces through pidfd ioctls).
@@ -96,12 +100,7 @@ fn identify_only_namespaces_no_proc(b: Bencher) {
         exe: false,
         ..Parts::ALL
     };
-    let ident = Identifier::builder()
-        .parts(parts)
-        .build()
-        .expect("identifier");
-    let (x, _y) = UnixStream::pair().expect("pair");
-    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+    identify_only(b, &with_parts(parts));
 }
 
 /// `identify()` alone: kernel parts plus `comm` and `exe` (verified `/proc` reads).
@@ -112,12 +111,7 @@ fn identify_only_comm_exe(b: Bencher) {
         user_namespace: false,
         ..Parts::ALL
     };
-    let ident = Identifier::builder()
-        .parts(parts)
-        .build()
-        .expect("identifier");
-    let (x, _y) = UnixStream::pair().expect("pair");
-    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+    identify_only(b, &with_parts(parts));
 }
 
 /// Same as `identify_only_namespaces_no_proc`, namespaces through verified readlinks of
@@ -134,6 +128,5 @@ fn identify_only_namespaces_readlink(b: Bencher) {
         .disable(callerid::Feature::PidfdNamespaceIoctls)
         .build()
         .expect("identifier");
-    let (x, _y) = UnixStream::pair().expect("pair");
-    b.bench_local(|| divan::black_box(ident.identify(&x).expect("identify")));
+    identify_only(b, &ident);
 }

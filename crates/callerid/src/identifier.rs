@@ -1078,19 +1078,21 @@ impl Identifier {
         } else {
             None
         };
+        // Only the first failure is kept: it becomes the part's one warning below.
+        let mut record = |k: NsKind, r: io::Result<u64>| match r {
+            Ok(ino) => {
+                set_ns(out, k, ino);
+                any = true;
+            }
+            Err(e) => {
+                if first_err.is_none() {
+                    first_err = Some((k, e));
+                }
+            }
+        };
         let prov = if let Some(dir) = dir {
             for &k in kinds {
-                match dir.readlink_ns(k.proc_name()) {
-                    Ok(ino) => {
-                        set_ns(out, k, ino);
-                        any = true;
-                    }
-                    Err(e) => {
-                        if first_err.is_none() {
-                            first_err = Some((k, e));
-                        }
-                    }
-                }
+                record(k, dir.readlink_ns(k.proc_name()));
             }
             Provenance::ProcVerified
         } else if self.ns_ioctls {
@@ -1098,17 +1100,7 @@ impl Identifier {
                 let r = sys::pidfd::pidfd_namespace(fd, k)
                     .and_then(|nsfd| rustix::fs::fstat(&nsfd).map_err(io::Error::from))
                     .map(|st| st.st_ino);
-                match r {
-                    Ok(ino) => {
-                        set_ns(out, k, ino);
-                        any = true;
-                    }
-                    Err(e) => {
-                        if first_err.is_none() {
-                            first_err = Some((k, e));
-                        }
-                    }
-                }
+                record(k, r);
             }
             Provenance::KernelNow
         } else {

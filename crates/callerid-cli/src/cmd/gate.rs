@@ -1,10 +1,8 @@
 //! `callerid gate`: a policy-enforcing gateway in front of backend sockets.
 
-use anyhow::Context;
-use callerid_daemon::{DaemonConfig, MetricsAddr};
+use callerid_daemon::DaemonConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Arguments of `callerid gate`.
 #[derive(Debug, clap::Args)]
@@ -15,30 +13,13 @@ pub(crate) struct Args {
     /// Audit log: a file to append to, or `-` for standard output.
     #[arg(long, value_name = "FILE|-")]
     audit: Option<String>,
-    /// Serve Prometheus metrics on a Unix socket path or a loopback IP:PORT.
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<String>,
-    /// On SIGTERM, how long to wait for open connections before closing them (seconds).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    drain_timeout: f64,
-    /// Do not load the BPF connect-time cgroup capture (cgroups are then as of accept).
-    #[arg(long)]
-    no_connect_capture: bool,
+    #[command(flatten)]
+    daemon: super::serve::DaemonArgs,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::serve::init_logging();
     let mut cfg = DaemonConfig::gate(args.config.clone())?;
-    cfg.audit = super::serve::audit_sink(args.audit.as_deref());
-    cfg.metrics = args
-        .metrics
-        .as_deref()
-        .map(MetricsAddr::parse)
-        .transpose()?;
-    cfg.drain_timeout =
-        Duration::try_from_secs_f64(args.drain_timeout).context("--drain-timeout")?;
-    if args.no_connect_capture {
-        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
-    }
+    super::serve::apply_shared_options(&mut cfg, args.audit.as_deref(), &args.daemon)?;
     super::serve::run_daemon(cfg, "gate", &format!("config {}", args.config.display()))
 }

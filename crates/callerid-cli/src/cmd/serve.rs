@@ -27,6 +27,13 @@ pub(crate) struct Args {
     /// Owner of the socket file: USER, USER:GROUP or :GROUP (names or numbers).
     #[arg(long, value_name = "USER:GROUP")]
     owner: Option<String>,
+    #[command(flatten)]
+    daemon: DaemonArgs,
+}
+
+/// The options `serve` and `gate` share (after their own, in both help texts).
+#[derive(Debug, clap::Args)]
+pub(crate) struct DaemonArgs {
     /// Serve Prometheus metrics on a Unix socket path or a loopback IP:PORT.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
@@ -49,14 +56,31 @@ pub(crate) fn default_socket() -> anyhow::Result<PathBuf> {
     }
 }
 
-pub(crate) fn audit_sink(arg: Option<&str>) -> Option<AuditSink> {
-    arg.map(|a| {
+/// Applies `--audit` (whose default differs between `serve` and `gate`) and the
+/// [`DaemonArgs`].
+pub(crate) fn apply_shared_options(
+    cfg: &mut DaemonConfig,
+    audit: Option<&str>,
+    daemon: &DaemonArgs,
+) -> anyhow::Result<()> {
+    cfg.audit = audit.map(|a| {
         if a == "-" {
             AuditSink::Stdout
         } else {
             AuditSink::File(PathBuf::from(a))
         }
-    })
+    });
+    cfg.metrics = daemon
+        .metrics
+        .as_deref()
+        .map(MetricsAddr::parse)
+        .transpose()?;
+    cfg.drain_timeout =
+        Duration::try_from_secs_f64(daemon.drain_timeout).context("--drain-timeout")?;
+    if daemon.no_connect_capture {
+        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
+    }
+    Ok(())
 }
 
 pub(crate) fn init_logging() {
@@ -83,17 +107,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = DaemonConfig::serve(Some(listen), policy);
     cfg.listeners[0].mode = args.mode;
     cfg.listeners[0].owner = args.owner.as_deref().map(Owner::parse).transpose()?;
-    cfg.audit = audit_sink(args.audit.as_deref());
-    cfg.metrics = args
-        .metrics
-        .as_deref()
-        .map(MetricsAddr::parse)
-        .transpose()?;
-    cfg.drain_timeout =
-        Duration::try_from_secs_f64(args.drain_timeout).context("--drain-timeout")?;
-    if args.no_connect_capture {
-        cfg.connect_capture = callerid_daemon::ConnectCapture::Off;
-    }
+    apply_shared_options(&mut cfg, args.audit.as_deref(), &args.daemon)?;
     let policy_note = match &args.policy {
         Some(p) => format!("policy {}", p.display()),
         None => "embedded policy: allow all, audit all".to_string(),

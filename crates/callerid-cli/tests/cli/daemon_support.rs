@@ -109,11 +109,8 @@ impl Drop for Daemon {
 
 /// Connects and reads the whole answer.
 pub(crate) fn ask(socket: &Path) -> String {
-    let mut s = UnixStream::connect(socket).unwrap();
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    callerid_testkit::echo::ask(socket, PATIENCE)
+        .unwrap_or_else(|e| panic!("ask {}: {e}", socket.display()))
 }
 
 /// Waits until `path` accepts connections.
@@ -129,37 +126,17 @@ pub(crate) fn wait_listening(path: &Path) {
     }
 }
 
-pub(crate) fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+pub(crate) use callerid_testkit::have;
 
 /// An echo backend on `path` (one thread per connection).
 pub(crate) fn echo_backend(path: &Path) {
-    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
+    callerid_testkit::echo::echo_backend(path)
+        .unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
 }
 
+/// Sends `msg` through an established connection and expects it back.
 pub(crate) fn roundtrip(s: &mut UnixStream, msg: &str) -> bool {
-    use std::io::Write;
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    if s.write_all(msg.as_bytes()).is_err() {
-        return false;
-    }
-    let mut got = vec![0u8; msg.len()];
-    s.read_exact(&mut got).is_ok() && got == msg.as_bytes()
+    callerid_testkit::echo::roundtrip(s, msg, PATIENCE).expect("set_read_timeout")
 }
 
 pub(crate) fn path_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {

@@ -6,6 +6,7 @@ mod classify;
 mod daemon_support;
 mod gate;
 mod peers;
+mod run;
 mod serve;
 mod whoami;
 mod whois_doctor;

@@ -1,5 +1,6 @@
 //! `callerid peers` through the built binary, against a server in another process.
 
+use crate::run::{callerid, text};
 use callerid_testkit::unix_server::{Fixture, role_from_env};
 use callerid_testkit::{TestCgroup, need_root};
 use serde_json::Value;
@@ -14,23 +15,7 @@ fn peers_role() {
 }
 
 fn exe_cmd() -> Command {
-    let mut c = Command::new(std::env::current_exe().expect("current_exe"));
-    c.args([
-        "--exact",
-        "peers::peers_role",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ]);
-    c
-}
-
-fn callerid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_callerid"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run callerid")
+    callerid_testkit::reexec::command("peers::peers_role").expect("current_exe")
 }
 
 fn callerid_as_nobody(args: &[&str]) -> Output {
@@ -41,10 +26,6 @@ fn callerid_as_nobody(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run setpriv callerid")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn json(out: &Output) -> Vec<Value> {
@@ -132,17 +113,7 @@ fn peers_of_socket_and_pid() {
         assert_eq!(s["path"].as_str(), Some(path.as_str()));
         assert_eq!(s["role"].as_str(), Some("accepted"));
         let id = &e["identity"];
-        for key in [
-            "version",
-            "peer",
-            "process",
-            "cgroup",
-            "namespaces",
-            "user_namespace",
-            "workload",
-            "provenance",
-            "warnings",
-        ] {
+        for key in callerid_testkit::IDENTITY_JSON_KEYS {
             assert!(id.get(key).is_some(), "identity lacks {key}: {id}");
         }
         assert_eq!(id["provenance"]["peer"].as_str(), Some("kernel_connect"));

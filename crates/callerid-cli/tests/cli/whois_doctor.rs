@@ -1,18 +1,7 @@
 //! `callerid whois` and `callerid doctor` through the built binary.
 
+use crate::run::{callerid, text};
 use std::process::{Command, Stdio};
-
-fn callerid(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_callerid"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run callerid")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn doctor_human() {
@@ -88,17 +77,7 @@ fn whois_json_and_human() {
     );
     assert_eq!(who.process().and_then(|p| p.comm.as_deref()), Some("sleep"));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    for key in [
-        "version",
-        "peer",
-        "process",
-        "cgroup",
-        "namespaces",
-        "user_namespace",
-        "workload",
-        "provenance",
-        "warnings",
-    ] {
+    for key in callerid_testkit::IDENTITY_JSON_KEYS {
         assert!(v.get(key).is_some(), "missing {key}");
     }
 

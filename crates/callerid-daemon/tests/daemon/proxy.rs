@@ -5,8 +5,9 @@ use callerid_daemon::proxy::{Command, Header, Tlv};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 
-#[test]
-fn header_carries_the_callers_identity() {
+/// A gate listener `pp` that sends the PROXY header, and a backend thread that returns
+/// all it received on the one connection it accepts.
+fn gate_with_recording_backend() -> (TestDaemon, std::thread::JoinHandle<Vec<u8>>) {
     let d = TestDaemon::gate(
         r#"
 version = 1
@@ -27,6 +28,12 @@ proxy_protocol = true
         s.read_to_end(&mut all).unwrap();
         all
     });
+    (d, backend)
+}
+
+#[test]
+fn header_carries_the_callers_identity() {
+    let (d, backend) = gate_with_recording_backend();
     let mut c = UnixStream::connect(&d.socket).unwrap();
     c.write_all(b"first client bytes").unwrap();
     c.shutdown(std::net::Shutdown::Write).unwrap();
@@ -76,26 +83,7 @@ proxy_protocol = true
 
 #[test]
 fn a_bound_client_is_the_source_address() {
-    let d = TestDaemon::gate(
-        r#"
-version = 1
-default = "allow"
-
-[[listener]]
-name = "pp"
-path = "{dir}/gate.sock"
-backend = "{dir}/backend.sock"
-proxy_protocol = true
-"#,
-    );
-    let l = UnixListener::bind(d.path("backend.sock")).unwrap();
-    let backend = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut all = Vec::new();
-        s.read_to_end(&mut all).unwrap();
-        all
-    });
+    let (d, backend) = gate_with_recording_backend();
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, bind, connect, socket};
     let fd = socket(AddressFamily::UNIX, SocketType::STREAM, None).unwrap();
     let me = d.path("client.sock");

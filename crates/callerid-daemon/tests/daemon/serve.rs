@@ -16,17 +16,7 @@ fn answers_one_line_with_the_full_identity() {
     assert!(v["decision"]["reasons"].is_array());
     assert!(v["decision"].get("rule").is_some());
     let id = &v["identity"];
-    for key in [
-        "version",
-        "peer",
-        "process",
-        "cgroup",
-        "namespaces",
-        "user_namespace",
-        "workload",
-        "provenance",
-        "warnings",
-    ] {
+    for key in callerid_testkit::IDENTITY_JSON_KEYS {
         assert!(
             id.get(key).is_some(),
             "identity.{key} missing (null is fine, absent is not): {id}"

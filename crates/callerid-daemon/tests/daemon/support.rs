@@ -3,7 +3,7 @@
 use callerid_daemon::{AuditSink, Daemon, DaemonConfig, Handle, MetricsAddr, PolicySource};
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -176,11 +176,8 @@ pub(crate) fn tempdir() -> tempfile::TempDir {
 
 /// Connects and reads everything the daemon sends until it closes.
 pub(crate) fn ask(socket: &Path) -> String {
-    let mut s = UnixStream::connect(socket).unwrap();
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    callerid_testkit::echo::ask(socket, PATIENCE)
+        .unwrap_or_else(|e| panic!("ask {}: {e}", socket.display()))
 }
 
 /// `true` when the gate closed this connection without forwarding (EOF or reset
@@ -201,27 +198,13 @@ pub(crate) fn refused(s: &mut UnixStream) -> bool {
 
 /// An echo backend: every connection gets back what it sends, until EOF.
 pub(crate) fn echo_backend(path: &Path) -> std::thread::JoinHandle<()> {
-    let l = UnixListener::bind(path).unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { return };
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    })
+    callerid_testkit::echo::echo_backend(path)
+        .unwrap_or_else(|e| panic!("bind {}: {e}", path.display()))
 }
 
 /// Sends one line through an established connection and expects it back.
 pub(crate) fn roundtrip(s: &mut UnixStream, msg: &str) -> bool {
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    if s.write_all(msg.as_bytes()).is_err() {
-        return false;
-    }
-    let mut got = vec![0u8; msg.len()];
-    s.read_exact(&mut got).is_ok() && got == msg.as_bytes()
+    callerid_testkit::echo::roundtrip(s, msg, PATIENCE).expect("set_read_timeout")
 }
 
 /// A client process that connects to `socket` once told to, so the test can first
@@ -297,13 +280,7 @@ impl Client {
     }
 }
 
-pub(crate) fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+pub(crate) use callerid_testkit::have;
 
 /// Value of a sample in Prometheus text: `name{labels}` exactly as written.
 pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {

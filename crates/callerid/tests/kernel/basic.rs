@@ -97,17 +97,7 @@ fn filesystem_socket_peer_matches_client() {
 
     // The JSON form has every top-level name of DESIGN.md §2, nulls included.
     let v = serde_json::to_value(&who).expect("json");
-    for key in [
-        "version",
-        "peer",
-        "process",
-        "cgroup",
-        "namespaces",
-        "user_namespace",
-        "workload",
-        "provenance",
-        "warnings",
-    ] {
+    for key in callerid_testkit::IDENTITY_JSON_KEYS {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     let back: callerid::Identity = serde_json::from_value(v).expect("round trip");

@@ -21,15 +21,7 @@ fn peers_role() {
 }
 
 fn exe_cmd() -> Command {
-    let mut c = Command::new(std::env::current_exe().expect("current_exe"));
-    c.args([
-        "--exact",
-        "peers::peers_role",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ]);
-    c
+    callerid_testkit::reexec::command("peers::peers_role").expect("current_exe")
 }
 
 /// Run as an unprivileged user against a root server: both calls must refuse

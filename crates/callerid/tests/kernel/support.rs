@@ -24,35 +24,13 @@ fn enter_cgroup_from_env() {
 
 /// A command that runs this test binary in `role`.
 pub(crate) fn role_command(role: &str) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut c = Command::new(exe);
-    c.args([
-        "--exact",
-        "role_entry",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
-    .env(ROLE_ENV, role)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null());
-    c
+    wrapped_role_command(&[], role)
 }
 
 /// The same, wrapped in another program (e.g. `unshare -U --map-user=1000`).
 pub(crate) fn wrapped_role_command(wrapper: &[&str], role: &str) -> Command {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut c = Command::new(wrapper[0]);
-    c.args(&wrapper[1..])
-        .arg(exe)
-        .args([
-            "--exact",
-            "role_entry",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
-        .env(ROLE_ENV, role)
+    let mut c = callerid_testkit::reexec::wrapped(wrapper, "role_entry").expect("current_exe");
+    c.env(ROLE_ENV, role)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     c
