@@ -114,13 +114,7 @@ const WORKERS: usize = 2;
 
 static ENV: LazyLock<Env> = LazyLock::new(|| {
     let dir = tempfile::tempdir().unwrap().keep();
-    let rt = Box::leak(Box::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap(),
-    ));
+    let rt = common::leaked_runtime();
     let backend = dir.join("backend.sock");
     let policy = dir.join("gate.toml");
     std::fs::write(

@@ -32,13 +32,7 @@ static PAYLOAD: LazyLock<Vec<u8>> = LazyLock::new(|| (0..SIZE).map(|i| i as u8).
 
 static ENV: LazyLock<Env> = LazyLock::new(|| {
     let dir = tempfile::tempdir().unwrap().keep();
-    let rt = Box::leak(Box::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap(),
-    ));
+    let rt = common::leaked_runtime();
     let backend = dir.join("sink.sock");
     // The sink: reads to EOF, answers with the byte count.
     let l = std::os::unix::net::UnixListener::bind(&backend).unwrap();
