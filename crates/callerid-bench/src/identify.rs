@@ -82,7 +82,7 @@ pub fn identify_section(effort: Effort) -> Result<Section> {
     let capture = callerid_bpf::ConnectCapture::load().map(|c| &*Box::leak(Box::new(c)));
     let bpf = match &capture {
         Ok(c) => {
-            let src: Arc<dyn callerid::ConnectCgroupSource> = Arc::new(CaptureRef(c));
+            let src: Arc<dyn callerid::ConnectCgroupSource> = Arc::new(*c);
             Some((
                 Identifier::builder()
                     .parts(Parts::KERNEL_ONLY)
@@ -206,22 +206,6 @@ pub fn identify_section(effort: Effort) -> Result<Section> {
         )),
     }
     Ok(s)
-}
-
-/// The leaked capture as a source.
-#[derive(Debug)]
-struct CaptureRef(&'static callerid_bpf::ConnectCapture);
-
-impl callerid::ConnectCgroupSource for CaptureRef {
-    fn connect_cgroup(
-        &self,
-        sock: std::os::fd::BorrowedFd<'_>,
-    ) -> std::io::Result<Option<callerid::CgroupId>> {
-        self.0.lookup(sock)
-    }
-    fn describe(&self) -> String {
-        "bpf".to_owned()
-    }
 }
 
 /// The naive peer: SO_PEERCRED, read `/proc/<pid>/cgroup` by path, regex for a

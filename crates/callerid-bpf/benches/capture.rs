@@ -131,28 +131,12 @@ mod identify {
     #[divan::bench(sample_count = 1000, sample_size = 10)]
     fn with_capture(bencher: divan::Bencher<'_, '_>) {
         let Some(capture) = capture() else { return };
-        let source = Arc::new(SharedCapture(capture));
+        let source = Arc::new(capture);
         let ident = Identifier::builder()
             .parts(Parts::KERNEL_ONLY)
             .connect_cgroup_source(source)
             .build()
             .expect("identifier");
         run(bencher, &ident);
-    }
-
-    /// Lets the one loaded capture serve as an `Arc<dyn ConnectCgroupSource>`.
-    #[derive(Debug)]
-    struct SharedCapture(&'static ConnectCapture);
-
-    impl callerid::ConnectCgroupSource for SharedCapture {
-        fn connect_cgroup(
-            &self,
-            sock: std::os::fd::BorrowedFd<'_>,
-        ) -> std::io::Result<Option<callerid::CgroupId>> {
-            self.0.lookup(sock)
-        }
-        fn describe(&self) -> String {
-            callerid::ConnectCgroupSource::describe(self.0)
-        }
     }
 }

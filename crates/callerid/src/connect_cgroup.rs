@@ -16,3 +16,15 @@ pub trait ConnectCgroupSource: Send + Sync + std::fmt::Debug {
     /// A short human description for `callerid doctor` (e.g. "bpf cgroup/getsockname_unix").
     fn describe(&self) -> String;
 }
+
+/// A borrowed source is a source: one loaded capture can serve several identifiers
+/// (e.g. a `&'static` one in an `Arc<dyn ConnectCgroupSource>`) without a wrapper type.
+impl<T: ConnectCgroupSource + ?Sized> ConnectCgroupSource for &T {
+    fn connect_cgroup(&self, sock: BorrowedFd<'_>) -> std::io::Result<Option<CgroupId>> {
+        (**self).connect_cgroup(sock)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
